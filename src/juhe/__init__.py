@@ -1,0 +1,1 @@
+"""Juhe: self-hosted payment and treasury platform."""

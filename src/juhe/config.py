@@ -1,0 +1,26 @@
+"""Settings, read once from JUHE_* environment variables (nested with `__`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JUHE_", env_nested_delimiter="__", extra="ignore")
+
+    # The embedded default: a SQLite file in the working directory.
+    database_url: str = "sqlite:///juhe.db"
+    data_dir: Path = Path("juhe-data")  # sandbox keys, downloaded statements
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"  # where channels send notifications
+    idempotency_ttl_hours: int = 48
+    log_level: str = "info"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
