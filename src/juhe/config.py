@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"  # where channels send notifications
     idempotency_ttl_hours: int = 48
     log_level: str = "info"
+    platform_token: str = ""  # operators create merchants with it; empty disables that endpoint
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,48 @@
+"""Request dependencies: the database session and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated, Iterator
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from juhe.api.errors import ApiError
+from juhe.db.engine import Database
+from juhe.merchants import Principal, authenticate
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
+    with db.session() as session, session.begin():
+        yield session
+
+
+def get_principal(request: Request, db: Annotated[Database, Depends(get_db)]) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret:
+        raise ApiError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
+    with db.engine.connect().execution_options(sqlite_read_only=True) as conn, Session(bind=conn) as session:
+        principal = authenticate(session, secret.strip())
+    if principal is None:
+        raise ApiError(401, "unauthorized", "the API key is not valid or has been revoked")
+    return principal
+
+
+def require(*roles: str):
+    """A dependency that lets through keys with any of `roles` (admin always passes)."""
+
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.has_any(roles):
+            raise ApiError(403, "forbidden", f"this needs one of the roles: {', '.join(('admin',) + roles)}")
+        return principal
+
+    return check
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+DatabaseDep = Annotated[Database, Depends(get_db)]

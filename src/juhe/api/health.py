@@ -1,0 +1,32 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from juhe.api.deps import DatabaseDep
+from juhe.api.errors import ApiError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(db: DatabaseDep) -> dict:
+    try:
+        with db.engine.connect().execution_options(sqlite_read_only=True) as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure to reach the database means not ready
+        raise ApiError(503, "database_unavailable", f"database not reachable: {type(exc).__name__}") from None
+    return {"status": "ready", "database": db.dialect}
+
+
+@router.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,56 @@
+"""The demo enterprise: a retail merchant with two stores and two business lines, an
+e-commerce merchant, an API key for every role, and the platform's own accounts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from sqlalchemy import select
+
+from juhe import merchants
+from juhe.db.engine import Database
+from juhe.db.models import Merchant
+from juhe.ledger import ensure_account, payable_code
+
+PLATFORM_ACCOUNTS = ("reserve:icbc", "revenue:fees", "expense:channel_fees")
+CHANNELS = ("alipay", "wechatpay", "unionpay")
+
+
+def seed_demo(db: Database, keys_file: Path) -> dict:
+    """Create the demo data once; later runs return the keys saved the first time."""
+    with db.session() as session, session.begin():
+        if session.scalar(select(Merchant).limit(1)) is not None and keys_file.exists():
+            return json.loads(keys_file.read_text())
+        conn = session.connection()
+        for code in PLATFORM_ACCOUNTS + tuple(f"clearing:{c}" for c in CHANNELS):
+            ensure_account(conn, code, "CNY", owner_type="platform")
+        retail = _merchant(session, "Lotus Mart 莲花超市", "retail", stores=[("sh-01", "Shanghai Jing'an"), ("bj-01", "Beijing Chaoyang")],
+                           lines=[("grocery", "Grocery"), ("electronics", "Electronics")])
+        shop = _merchant(session, "Silk Road Online 丝路商城", "ecommerce", stores=[], lines=[("cross-border", "Cross-border")])
+        demo = {"merchants": [retail, shop]}
+    keys_file.parent.mkdir(parents=True, exist_ok=True)
+    keys_file.write_text(json.dumps(demo, indent=2, ensure_ascii=False))
+    os.chmod(keys_file, 0o600)  # demo secrets: readable by the operator only
+    return demo
+
+
+def _merchant(session, name: str, industry: str, stores, lines) -> dict:
+    merchant = merchants.create_merchant(session, name, industry)
+    conn = session.connection()
+    ensure_account(conn, payable_code(merchant.id), "CNY", merchant_id=merchant.id, no_overdraft=True,
+                   owner_type="merchant", owner_id=merchant.id)
+    for code, label in stores:
+        store = merchants.add_store(session, merchant.id, code, label)
+        ensure_account(conn, payable_code(merchant.id, store_id=store.id), "CNY", merchant_id=merchant.id,
+                       no_overdraft=True, owner_type="store", owner_id=store.id)
+    for code, label in lines:
+        line = merchants.add_business_line(session, merchant.id, code, label)
+        ensure_account(conn, payable_code(merchant.id, line_id=line.id), "CNY", merchant_id=merchant.id,
+                       no_overdraft=True, owner_type="business_line", owner_id=line.id)
+    keys = {}
+    for role in merchants.ROLES:
+        _key, secret = merchants.issue_api_key(session, merchant.id, f"demo {role}", [role])
+        keys[role] = secret
+    return {"id": str(merchant.id), "name": name, "industry": industry, "api_keys": keys}
