@@ -38,6 +38,54 @@ def serve(
 
 
 @app.command()
+def worker() -> None:
+    """Poll payments and refunds, deliver webhooks, expire holds (run beside `juhe serve`)."""
+    import asyncio
+
+    from juhe.db.engine import Database
+    from juhe.runtime import Runtime, run_worker
+
+    settings = get_settings()
+
+    async def main() -> None:
+        runtime = Runtime(settings, Database(settings.database_url), host_sandboxes=False)
+        try:
+            await run_worker(runtime, asyncio.Event())
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())
+
+
+@app.command()
+def sandbox(
+    code: str = typer.Argument(..., help="alipay, wechatpay or unionpay"),
+    port: int = typer.Option(None, help="Defaults to JUHE_SANDBOX_BASE_PORT + the channel's index."),
+    as_json: bool = typer.Option(False, "--json", help="First print the client settings as one JSON line."),
+) -> None:
+    """Serve one channel simulator on its own, like the channel's developer sandbox."""
+    import uvicorn
+
+    from juhe.channels.registry import CHANNELS, sandbox_class
+    from juhe.runtime import sandbox_port
+
+    if code not in CHANNELS:
+        fail(f"unknown channel {code!r}; choose one of {', '.join(CHANNELS)}")
+    settings = get_settings()
+    port = port or sandbox_port(settings, code)
+    simulator = sandbox_class(code)(settings.data_dir / "sandbox" / code, f"http://127.0.0.1:{port}", None)
+    client = simulator.client_config()
+    if as_json:
+        print(json.dumps(client), flush=True)
+    else:
+        console.print(f"[bold]{code} sandbox[/bold] on http://127.0.0.1:{port}; point a client at it with:")
+        for key, value in client.items():
+            console.print(f"  {key:24} {value}")
+        console.print("pay an order as the payer: POST /sandbox/pay/<order_no>; faults: PUT /sandbox/faults")
+    uvicorn.run(simulator.app, host="127.0.0.1", port=port, log_level="warning")
+
+
+@app.command()
 def demo(port: int = typer.Option(None, help="Defaults to JUHE_API_PORT (8000).")) -> None:
     """Seed the demo enterprise on the embedded database and serve the API."""
     import uvicorn
@@ -57,9 +105,15 @@ def demo(port: int = typer.Option(None, help="Defaults to JUHE_API_PORT (8000)."
         console.print(f"\n[bold]{merchant['name']}[/bold] ({merchant['industry']}) id={merchant['id']}")
         for role, secret in merchant["api_keys"].items():
             console.print(f"  {role:9} {secret}")
-    finance = seeded["merchants"][0]["api_keys"]["finance"]
-    console.print(f"\ntry: curl -H 'Authorization: Bearer {finance}' {base}/v1/accounts\n")
-    uvicorn.run(create_app(db), host=settings.api_host, port=port, log_level=settings.log_level)
+    business = seeded["merchants"][0]["api_keys"]["business"]
+    console.print(
+        f"\nPay a demo QR:\n"
+        f"  curl -s -X POST {base}/v1/payments -H 'Authorization: Bearer {business}' -H 'Idempotency-Key: demo-1' \\\n"
+        f"       -H 'Content-Type: application/json' -d '{{\"amount_minor\": 1288, \"currency\": \"CNY\", \"scenario\": \"qr\", \"subject\": \"Green tea\"}}'\n"
+        f"  open next_action.qr_content in a browser (the sandbox's payer page) and press Pay,\n"
+        f"  or scan {base}/v1/payments/<id>/qr.png; then GET {base}/v1/payments/<id> shows it succeeded.\n"
+    )
+    uvicorn.run(create_app(db, with_worker=True), host=settings.api_host, port=port, log_level=settings.log_level)
 
 
 @ledger_app.command("verify")
@@ -87,3 +141,26 @@ def ledger_verify(
         console.print("[green]ledger OK[/green]" if report.ok else f"[red]{len(report.problems)} problem(s)[/red]")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@bench_app.command("ledger")
+def bench_ledger(
+    transfers: int = typer.Option(100_000, "--transfers", help="Transfers in the batched runs (1,000 per commit)."),
+    single: int = typer.Option(2_000, "--single", help="Transfers in the one-per-commit runs."),
+    accounts: int = typer.Option(1_000, "--accounts", help="Accounts the transfers spread over (half forbid overdraft)."),
+    postgres_url: str = typer.Option(None, "--postgres-url", help="Use this server (in a fresh schema, dropped after); "
+                                     "default: start a throwaway one."),
+    sqlite_path: str = typer.Option(None, "--sqlite-path", help="A new SQLite file to use and keep; default: a temp file."),
+    only: str = typer.Option(None, "--only", help="sqlite or postgresql."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: {sqlite: {...}, postgresql: {...}}."),
+) -> None:
+    """Balanced two-entry transfers per second on SQLite and PostgreSQL, beside plain INSERTs."""
+    from juhe.bench import ledger, report
+
+    with report.progress_bars() as progress:
+        try:
+            result = ledger.run(transfers=transfers, single=single, accounts=accounts, postgres_url=postgres_url,
+                                sqlite_path=sqlite_path, only=only, progress=progress)
+        except ledger.BenchError as e:
+            fail(str(e), 1)
+    result.print(as_json=as_json, console=console)

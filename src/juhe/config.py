@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,6 +20,14 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"  # where channels send notifications
     idempotency_ttl_hours: int = 48
     log_level: str = "info"
+    # sandbox: every channel is served by its simulator (in-process for `serve`/`demo`,
+    # at sandbox_base_port + i); live: adapters use `channels.<code>` (base_url, ids, key files).
+    channel_mode: Literal["sandbox", "live"] = "sandbox"
+    sandbox_base_port: int = 8101
+    channels: dict[str, dict] = {}
+    payment_ttl_s: int = 900
+    poll_initial_s: float = 5.0
+    worker_interval_s: float = 1.0
     platform_token: str = ""  # operators create merchants with it; empty disables that endpoint
 
 

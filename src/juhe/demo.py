@@ -13,9 +13,12 @@ from juhe import merchants
 from juhe.db.engine import Database
 from juhe.db.models import Merchant
 from juhe.ledger import ensure_account, payable_code
+from juhe.payments.models import MerchantChannel
 
 PLATFORM_ACCOUNTS = ("reserve:icbc", "revenue:fees", "expense:channel_fees")
-CHANNELS = ("alipay", "wechatpay", "unionpay")
+# channel → (merchant fee, channel fee) in basis points: what Juhe charges, what it pays
+CONTRACTS = {"alipay": (60, 38), "wechatpay": (60, 38), "unionpay": (50, 30)}
+CHANNELS = tuple(CONTRACTS)
 
 
 def seed_demo(db: Database, keys_file: Path) -> dict:
@@ -49,6 +52,9 @@ def _merchant(session, name: str, industry: str, stores, lines) -> dict:
         line = merchants.add_business_line(session, merchant.id, code, label)
         ensure_account(conn, payable_code(merchant.id, line_id=line.id), "CNY", merchant_id=merchant.id,
                        no_overdraft=True, owner_type="business_line", owner_id=line.id)
+    for channel, (merchant_fee_bps, channel_fee_bps) in CONTRACTS.items():
+        session.add(MerchantChannel(merchant_id=merchant.id, channel=channel, enabled=True, priority=100,
+                                    merchant_fee_bps=merchant_fee_bps, channel_fee_bps=channel_fee_bps))
     keys = {}
     for role in merchants.ROLES:
         _key, secret = merchants.issue_api_key(session, merchant.id, f"demo {role}", [role])

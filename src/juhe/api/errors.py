@@ -12,6 +12,8 @@ from juhe.ledger import LedgerError
 from juhe.ledger.accounts import AccountError
 from juhe.merchants import MerchantError
 from juhe.money import MoneyError
+from juhe.payments.service import PaymentError
+from juhe.payments.states import IllegalTransition
 
 PROBLEM = "application/problem+json"
 log = structlog.get_logger()
@@ -73,6 +75,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(MerchantError)
     async def on_merchant_error(request: Request, exc: MerchantError):
         return problem(exc.status, exc.code, str(exc), request)
+
+    @app.exception_handler(PaymentError)
+    async def on_payment_error(request: Request, exc: PaymentError):
+        return problem(exc.status, exc.code, str(exc), request)
+
+    @app.exception_handler(IllegalTransition)
+    async def on_illegal_transition(request: Request, exc: IllegalTransition):
+        return problem(409, "illegal_transition", str(exc), request, current_status=exc.current, wanted_status=exc.wanted)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError):

@@ -126,3 +126,8 @@ class IdempotencyRecord(Base):
     response_body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+def load_all_models() -> None:
+    """Import every domain's tables so that Base.metadata is complete (Alembic, tests)."""
+    import juhe.payments.models  # noqa: F401

@@ -5,8 +5,9 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from juhe.config import get_settings
-from juhe.db.models import Base
+from juhe.db.models import Base, load_all_models
 
+load_all_models()
 target_metadata = Base.metadata
 
 

@@ -1,0 +1,165 @@
+"""Payments, refunds and the channels' notification endpoint."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import qrcode
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from juhe.api.deps import require
+from juhe.api.errors import ApiError
+from juhe.api.idempotency import idempotency_key, request_fingerprint
+from juhe.channels.base import Scenario
+from juhe.merchants import Principal
+from juhe.money import Money
+from juhe.payments import service
+from juhe.payments.context import PaymentsContext
+from juhe.payments.models import Payment, PaymentEvent, Refund
+from juhe.payments.notifications import handle_notification
+from juhe.payments.refunds import create_refund
+from juhe.payments.views import payment_view, refund_view
+
+router = APIRouter(prefix="/v1", tags=["payments"])
+Seller = Annotated[Principal, Depends(require("business"))]
+Refunder = Annotated[Principal, Depends(require("business", "finance"))]
+Reader = Annotated[Principal, Depends(require("business", "finance", "risk"))]
+PAGE_MAX = 200
+
+
+def get_ctx(request: Request) -> PaymentsContext:
+    return request.app.state.payments
+
+
+Ctx = Annotated[PaymentsContext, Depends(get_ctx)]
+
+
+class PaymentIn(BaseModel):
+    amount_minor: int = Field(gt=0, description="in minor units of the currency (fen for CNY)")
+    currency: str = Field("CNY", min_length=3, max_length=3)
+    scenario: Scenario
+    subject: str = Field(min_length=1, max_length=128)
+    customer_id: str | None = Field(None, max_length=128)
+    store_id: uuid.UUID | None = None
+    business_line_id: uuid.UUID | None = None
+    preferred_channel: str | None = None
+    return_url: str | None = Field(None, max_length=512)
+    expires_in_s: int | None = Field(None, ge=60, le=86_400)
+    payer: dict[str, str] = Field(default_factory=dict, description="openid for jsapi, client_ip for wap")
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class RefundIn(BaseModel):
+    amount_minor: int | None = Field(None, gt=0, description="omit to refund all that is left")
+    reason: str = Field("", max_length=200)
+
+
+@router.post("/payments", status_code=201)
+async def create_payment(body: PaymentIn, request: Request, response: Response, principal: Seller, ctx: Ctx) -> dict:
+    key = idempotency_key(request)
+    new = service.NewPayment(
+        amount=Money(body.amount_minor, body.currency), scenario=body.scenario, subject=body.subject,
+        customer_id=body.customer_id, store_id=body.store_id, business_line_id=body.business_line_id,
+        preferred_channel=body.preferred_channel, return_url=body.return_url, expires_in_s=body.expires_in_s,
+        payer=body.payer, metadata=body.metadata,
+    )
+    payment, created = await service.create_payment(ctx, principal.merchant_id, key, request_fingerprint(request, body), new)
+    response.status_code = 201 if created else 200
+    response.headers["Idempotent-Replayed"] = "false" if created else "true"
+    return payment_view(payment)
+
+
+@router.get("/payments")
+def list_payments(
+    principal: Reader, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50, cursor: uuid.UUID | None = None,
+    status: str | None = None, channel: str | None = None, store_id: uuid.UUID | None = None,
+    created_from: datetime | None = None, created_to: datetime | None = None,
+) -> dict:
+    query = select(Payment).where(Payment.merchant_id == principal.merchant_id)
+    for column, value in ((Payment.status, status), (Payment.channel, channel), (Payment.store_id, store_id)):
+        if value is not None:
+            query = query.where(column == value)
+    if created_from:
+        query = query.where(Payment.created_at >= created_from)
+    if created_to:
+        query = query.where(Payment.created_at < created_to)
+    if cursor:
+        query = query.where(Payment.id < cursor)
+    with ctx.db.session() as session:
+        rows = session.scalars(query.order_by(Payment.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"data": [payment_view(p) for p in rows], "next_cursor": str(rows[-1].id) if more else None}
+
+
+@router.get("/payments/{payment_id}")
+def get_payment(payment_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict:
+    with ctx.db.session() as session:
+        payment = _own(session, principal, payment_id)
+        timeline = session.scalars(select(PaymentEvent).where(PaymentEvent.payment_id == payment_id).order_by(PaymentEvent.id)).all()
+        return payment_view(payment, list(timeline))
+
+
+@router.get("/payments/{payment_id}/qr.png", response_class=Response)
+def payment_qr(payment_id: uuid.UUID, principal: Reader, ctx: Ctx) -> Response:
+    with ctx.db.session() as session:
+        payment = _own(session, principal, payment_id)
+    content = (payment.next_action or {}).get("qr_content") or (payment.next_action or {}).get("redirect_url")
+    if payment.status != "processing" or not content:
+        raise ApiError(409, "no_qr_code", "this payment has no code to scan now")
+    png = io.BytesIO()
+    qrcode.make(content).save(png)
+    return Response(png.getvalue(), media_type="image/png")
+
+
+@router.post("/payments/{payment_id}/cancel")
+async def cancel_payment(payment_id: uuid.UUID, principal: Seller, ctx: Ctx) -> dict:
+    return payment_view(await service.cancel_payment(ctx, principal.merchant_id, payment_id))
+
+
+@router.post("/payments/{payment_id}/refunds", status_code=201)
+async def refund_payment(payment_id: uuid.UUID, body: RefundIn, request: Request, response: Response,
+                         principal: Refunder, ctx: Ctx) -> dict:
+    key = idempotency_key(request)
+    refund, created = await create_refund(ctx, principal.merchant_id, payment_id, key, request_fingerprint(request, body),
+                                          body.amount_minor, body.reason)
+    response.status_code = 201 if created else 200
+    response.headers["Idempotent-Replayed"] = "false" if created else "true"
+    return refund_view(refund)
+
+
+@router.get("/payments/{payment_id}/refunds")
+def list_refunds(payment_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict:
+    with ctx.db.session() as session:
+        _own(session, principal, payment_id)
+        rows = session.scalars(select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.created_at)).all()
+        return {"data": [refund_view(r) for r in rows]}
+
+
+@router.get("/refunds/{refund_id}")
+def get_refund(refund_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict:
+    with ctx.db.session() as session:
+        refund = session.get(Refund, refund_id)
+        if refund is None or refund.merchant_id != principal.merchant_id:
+            raise ApiError(404, "refund_not_found", f"no refund {refund_id}")
+        return refund_view(refund)
+
+
+@router.post("/notify/{channel}", include_in_schema=False)
+async def channel_notification(channel: Literal["alipay", "wechatpay", "unionpay"], request: Request, ctx: Ctx) -> Response:
+    if channel not in ctx.channels:
+        raise ApiError(404, "channel_not_configured", f"channel {channel} is not configured")
+    ack = handle_notification(ctx, channel, dict(request.headers), await request.body())
+    return Response(ack.body, status_code=ack.status_code, media_type=ack.media_type)
+
+
+def _own(session, principal: Principal, payment_id: uuid.UUID) -> Payment:
+    payment = session.get(Payment, payment_id)
+    if payment is None or payment.merchant_id != principal.merchant_id:
+        raise ApiError(404, "payment_not_found", f"no payment {payment_id}")
+    return payment

@@ -1,0 +1,147 @@
+"""What the channel says happened — by notification, query or poll — applied exactly once.
+
+Duplicates and out-of-order news are harmless: a terminal state never moves, a success is
+booked once (the attempt row is locked while deciding), and money that arrives for an order
+we no longer want (a late or second payment) is booked and refunded, never kept silently."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from juhe.channels.base import ChannelError, PaymentStatus, RefundStatus
+from juhe.db.types import utcnow
+from juhe.ledger import Reverse, post
+from juhe.money import Money
+from juhe.payments import states
+from juhe.payments.context import PaymentsContext
+from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt, Refund
+from juhe.payments.postings import FeeSplit, collection_posting, fees_for, payment_accounts, refund_fees, refund_posting
+from juhe.payments.views import payment_view, refund_view
+from juhe.webhooks.outbox import enqueue_event
+
+
+def emit(session: Session, payment: Payment, event_type: str) -> None:
+    enqueue_event(session, payment.merchant_id, event_type, payment_view(payment))
+
+
+def apply_payment_status(ctx: PaymentsContext, order_no: str, status: PaymentStatus, source: str) -> str:
+    """Returns the outcome: applied, duplicate, stale, pending, orphan_refunded, unknown_order, amount_mismatch."""
+    with ctx.db.session() as session, session.begin():
+        attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_no == order_no).with_for_update())
+        if attempt is None:
+            return "unknown_order"
+        payment = session.scalar(select(Payment).where(Payment.id == attempt.payment_id).with_for_update())
+        if status.amount is not None and status.amount != Money(payment.amount_minor, payment.currency):
+            return "amount_mismatch"
+        if status.state == "succeeded":
+            return _succeeded(session, payment, attempt, status, source)
+        if status.state in ("closed", "failed"):
+            return _ended(session, payment, attempt, status, source)
+        return "pending"
+
+
+def _succeeded(session: Session, payment: Payment, attempt: PaymentAttempt, status: PaymentStatus, source: str) -> str:
+    if attempt.status == "succeeded":
+        return "duplicate"
+    attempt.status, attempt.channel_txn_id = "succeeded", status.channel_txn_id
+    contract = session.get(MerchantChannel, (payment.merchant_id, attempt.channel))
+    fees = fees_for(payment.amount_minor, contract.merchant_fee_bps, contract.channel_fee_bps)
+    accounts = payment_accounts(session.connection(), payment.merchant_id, payment.store_id, payment.business_line_id,
+                                attempt.channel, payment.currency)
+    meta = {"payment_id": str(payment.id), "channel": attempt.channel, "channel_txn_id": status.channel_txn_id}
+    txn = post(session.connection(), collection_posting(
+        f"payment:{attempt.id}:collected", payment.merchant_id, accounts, payment.amount_minor, fees, meta))
+    if payment.status != states.PROCESSING or attempt.id != payment.active_attempt_id:
+        _refund_orphan(session, payment, attempt, fees)
+        return "orphan_refunded"
+    payment.ledger_txn_id, payment.paid_at = txn.id, status.paid_at or utcnow()
+    payment.fee_minor, payment.channel_fee_minor = fees.merchant_fee_minor, fees.channel_fee_minor
+    payment.next_poll_at = None
+    states.move_payment(session, payment, states.SUCCEEDED, f"channel_{source}", {"channel_txn_id": status.channel_txn_id})
+    emit(session, payment, "payment.succeeded")
+    return "applied"
+
+
+def _refund_orphan(session: Session, payment: Payment, attempt: PaymentAttempt, fees: FeeSplit) -> None:
+    """Money for an attempt we abandoned, or a second payment: give it back in full."""
+    refund = Refund(
+        id=uuid.uuid4(), merchant_id=payment.merchant_id, payment_id=payment.id, attempt_id=attempt.id,
+        idempotency_key=f"orphan:{attempt.id}", request_hash="", amount_minor=payment.amount_minor,
+        currency=payment.currency, reason="automatic refund: payment for an abandoned or duplicate order",
+        status="pending", next_poll_at=utcnow(), poll_count=0,
+    )
+    session.add(refund)
+    accounts = payment_accounts(session.connection(), payment.merchant_id, payment.store_id, payment.business_line_id,
+                                attempt.channel, payment.currency)
+    refund.ledger_txn_id = post(session.connection(), refund_posting(
+        f"refund:{refund.id}:booked", payment.merchant_id, accounts, payment.amount_minor, fees,
+        {"payment_id": str(payment.id), "refund_id": str(refund.id), "orphan": True})).id
+
+
+def _ended(session: Session, payment: Payment, attempt: PaymentAttempt, status: PaymentStatus, source: str) -> str:
+    if attempt.status in ("succeeded", "closed", "failed"):
+        return "stale"
+    attempt.status = "closed" if status.state == "closed" else "failed"
+    if attempt.id != payment.active_attempt_id or payment.status != states.PROCESSING:
+        return "stale"
+    payment.next_poll_at = None
+    if status.state == "failed":
+        payment.failure_code = status.failure_code or "declined"
+        states.move_payment(session, payment, states.FAILED, f"channel_{source}", {"failure_code": payment.failure_code})
+        emit(session, payment, "payment.failed")
+    else:
+        payment.failure_code = "expired"
+        states.move_payment(session, payment, states.CANCELED, f"channel_closed_{source}")
+        emit(session, payment, "payment.canceled")
+    return "applied"
+
+
+async def close_attempt(ctx: PaymentsContext, attempt: PaymentAttempt) -> bool:
+    """Query, then close. True when the channel confirms no payment can happen on the order."""
+    adapter = ctx.channels[attempt.channel]
+    try:
+        status = await adapter.query(attempt.order_no)
+        if status.state == "succeeded":
+            apply_payment_status(ctx, attempt.order_no, status, "query")
+            return False
+        if status.state in ("not_found", "closed", "failed"):
+            return True
+        await adapter.close(attempt.order_no)
+        return True
+    except ChannelError:
+        return False
+
+
+def apply_refund_status(ctx: PaymentsContext, status: RefundStatus, source: str) -> str:
+    try:
+        refund_id = uuid.UUID(hex=status.refund_id)
+    except ValueError:
+        return "unknown_refund"
+    with ctx.db.session() as session, session.begin():
+        refund = session.scalar(select(Refund).where(Refund.id == refund_id).with_for_update())
+        if refund is None:
+            return "unknown_refund"
+        if status.amount is not None and status.amount != Money(refund.amount_minor, refund.currency):
+            return "amount_mismatch"
+        if status.state not in ("succeeded", "failed"):
+            return "pending"
+        if refund.status != "pending":
+            return "duplicate" if refund.status == status.state else "stale"
+        states.check_refund_move(refund.status, status.state)
+        refund.status, refund.channel_refund_id, refund.next_poll_at = status.state, status.channel_refund_id, None
+        payment = session.scalar(select(Payment).where(Payment.id == refund.payment_id).with_for_update())
+        if status.state == "failed":
+            refund.failure_code = status.failure_code or "refund_failed"
+            post(session.connection(), Reverse(f"refund:{refund.id}:reversed", refund.ledger_txn_id, "refund failed at the channel"))
+            if refund.attempt_id == payment.active_attempt_id:
+                payment.refunded_minor -= refund.amount_minor
+        enqueue_event(session, refund.merchant_id, f"refund.{status.state}", refund_view(refund))
+        return "applied"
+
+
+def refund_fee_split(payment: Payment, refund_minor: int) -> FeeSplit:
+    return refund_fees(payment.amount_minor, FeeSplit(payment.fee_minor, payment.channel_fee_minor),
+                       payment.refunded_minor, refund_minor)

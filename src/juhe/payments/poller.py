@@ -1,0 +1,104 @@
+"""Polling with backoff for payments and refunds whose notification has not come, and closing
+payments at expiry. The worker calls `poll_due` in a loop; every call is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from sqlalchemy import or_, select
+
+from juhe.channels.base import ChannelError
+from juhe.db.types import utcnow
+from juhe.payments import states
+from juhe.payments.context import PaymentsContext
+from juhe.payments.models import Payment, PaymentAttempt, Refund
+from juhe.payments.outcomes import apply_payment_status, apply_refund_status, close_attempt, emit
+from juhe.payments.refunds import _schedule_poll, submit_refund
+
+POLL_BATCH_MAX = 200
+POLL_CONCURRENCY = 32
+
+
+async def poll_due(ctx: PaymentsContext, now: datetime | None = None) -> int:
+    now = now or utcnow()
+    with ctx.db.engine.connect().execution_options(sqlite_read_only=True) as conn:
+        payment_ids = conn.scalars(
+            select(Payment.id).where(Payment.status == states.PROCESSING, Payment.next_poll_at <= now)
+            .order_by(Payment.next_poll_at).limit(POLL_BATCH_MAX)
+        ).all()
+        refund_ids = conn.scalars(
+            select(Refund.id).where(Refund.status == "pending", or_(Refund.next_poll_at <= now, Refund.next_poll_at.is_(None)))
+            .order_by(Refund.next_poll_at).limit(POLL_BATCH_MAX)
+        ).all()
+    gate = asyncio.Semaphore(POLL_CONCURRENCY)
+
+    async def bounded(job):
+        async with gate:
+            await job
+
+    await asyncio.gather(*(bounded(poll_payment(ctx, pid, now)) for pid in payment_ids),
+                         *(bounded(poll_refund(ctx, rid)) for rid in refund_ids))
+    return len(payment_ids) + len(refund_ids)
+
+
+async def poll_payment(ctx: PaymentsContext, payment_id, now: datetime) -> str:
+    with ctx.db.session() as session:
+        payment = session.get(Payment, payment_id)
+        attempt = session.get(PaymentAttempt, payment.active_attempt_id)
+    try:
+        status = await ctx.channels[attempt.channel].query(attempt.order_no)
+    except ChannelError:
+        status = None
+    if status is not None and status.state != "pending":
+        outcome = apply_payment_status(ctx, attempt.order_no, status, "poll")
+        if outcome not in ("pending", "amount_mismatch"):
+            return outcome
+    if now >= payment.expires_at:
+        return await _expire(ctx, payment_id, attempt)
+    _reschedule(ctx, payment_id, now)
+    return "pending"
+
+
+async def _expire(ctx: PaymentsContext, payment_id, attempt: PaymentAttempt) -> str:
+    """At expiry: close at the channel (which queries first); cancel only once it is closed."""
+    if not await close_attempt(ctx, attempt):
+        _reschedule(ctx, payment_id, utcnow())
+        return "close_pending"
+    with ctx.db.session() as session, session.begin():
+        payment = session.get(Payment, payment_id)
+        if payment.status != states.PROCESSING:
+            return "stale"
+        session.get(PaymentAttempt, attempt.id).status = "closed"
+        payment.failure_code, payment.next_poll_at = "expired", None
+        states.move_payment(session, payment, states.CANCELED, "expired")
+        emit(session, payment, "payment.canceled")
+        return "expired"
+
+
+def _reschedule(ctx: PaymentsContext, payment_id, now: datetime) -> None:
+    with ctx.db.session() as session, session.begin():
+        payment = session.get(Payment, payment_id)
+        if payment.status != states.PROCESSING:
+            return
+        delay = min(ctx.poll_initial * (2 ** payment.poll_count), ctx.poll_max)
+        # Never sleep past the expiry: that is when the payment must be closed.
+        payment.next_poll_at = min(now + delay, max(payment.expires_at, now))
+        payment.poll_count += 1
+
+
+async def poll_refund(ctx: PaymentsContext, refund_id) -> str:
+    with ctx.db.session() as session:
+        refund = session.get(Refund, refund_id)
+        attempt = session.get(PaymentAttempt, refund.attempt_id)
+    try:
+        status = await ctx.channels[attempt.channel].query_refund(attempt.order_no, refund.id.hex)
+    except ChannelError:
+        _schedule_poll(ctx, refund_id)
+        return "pending"
+    if status.state == "not_found":
+        return await submit_refund(ctx, refund_id)
+    if status.state in ("succeeded", "failed"):
+        return apply_refund_status(ctx, status, "poll")
+    _schedule_poll(ctx, refund_id)
+    return "pending"

@@ -1,0 +1,81 @@
+"""Wiring: the payments context for a process, with sandboxes or live channels, and the worker loop."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+import structlog
+
+from juhe.channels.registry import CHANNELS, RunningSandbox, adapter_class, build_channel, sandbox_class, start_sandbox
+from juhe.config import Settings
+from juhe.db.engine import Database
+from juhe.payments.context import PaymentsContext
+
+log = structlog.get_logger()
+HTTP_CONNECTIONS_MAX = 200
+
+
+def sandbox_port(settings: Settings, code: str) -> int:
+    return settings.sandbox_base_port + list(CHANNELS).index(code)
+
+
+class Runtime:
+    """Owns the HTTP client, the sandboxes (in sandbox mode) and the payments context."""
+
+    def __init__(self, settings: Settings, db: Database, *, host_sandboxes: bool):
+        self.settings = settings
+        self.db = db
+        self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=HTTP_CONNECTIONS_MAX), timeout=10.0)
+        self.sandboxes: dict[str, RunningSandbox] = {}
+        channels = {}
+        for code in CHANNELS:
+            if settings.channel_mode == "live":
+                if code in settings.channels:
+                    channels[code] = build_channel(code, settings.channels[code], self.http)
+                continue
+            channels[code] = self._sandbox_adapter(code, host_sandboxes)
+        self.payments = PaymentsContext(
+            db=db, channels=channels, notify_base_url=f"{settings.public_base_url}/v1/notify",
+            payment_ttl=timedelta(seconds=settings.payment_ttl_s), poll_initial=timedelta(seconds=settings.poll_initial_s),
+        )
+
+    def _sandbox_adapter(self, code: str, host: bool):
+        key_dir = self.settings.data_dir / "sandbox"
+        port = sandbox_port(self.settings, code)
+        if host:
+            self.sandboxes[code] = start_sandbox(code, key_dir, port=port)
+            return self.sandboxes[code].adapter(self.http)
+        # The sandbox runs in another process (`juhe serve`); build the same config to reach it.
+        sandbox = sandbox_class(code)(key_dir / code, f"http://127.0.0.1:{port}", None)
+        return adapter_class(code)(sandbox.adapter_config(), self.http)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        for running in self.sandboxes.values():
+            running.stop()
+
+
+async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Poll payments and refunds, deliver webhooks, expire holds, purge old idempotency keys."""
+    from juhe.api.idempotency import purge_expired
+    from juhe.ledger import expire_holds
+    from juhe.payments.poller import poll_due
+    from juhe.webhooks.delivery import deliver_due
+
+    while not stop.is_set():
+        try:
+            await poll_due(runtime.payments)
+            await deliver_due(runtime.db, runtime.http)
+            with runtime.db.session() as session, session.begin():
+                expire_holds(session.connection())
+                purge_expired(session)
+        except Exception:  # the loop must survive one bad round; the error is logged
+            log.exception("worker round failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=runtime.settings.worker_interval_s)
+        except TimeoutError:
+            pass
+
+
