@@ -259,7 +259,9 @@ class ServerThread:
         return self
 
     def stop(self) -> None:
+        # Don't wait for requests that a timeout fault is holding open on purpose.
         self.server.should_exit = True
+        self.server.force_exit = True
         self.thread.join(timeout=10)
 
     def __enter__(self) -> ServerThread:

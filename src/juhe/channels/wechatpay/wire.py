@@ -1,0 +1,337 @@
+"""WeChat Pay API v3 messages and their mapping to the channel-neutral types.
+
+WeChat Pay's field names stop here: the adapter and the sandbox build and read these models,
+everything else sees `juhe.channels.base` types. Amounts on the wire are int fen
+(`amount.total`); the trade bill is the one place with yuan text, parsed with Money.parse.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+from pydantic import BaseModel, Field, StrictInt
+
+from juhe.channels.base import (
+    ChargeRequest,
+    PaymentState,
+    PaymentStatus,
+    RefundRequest,
+    RefundState,
+    RefundStatus,
+    Scenario,
+    StatementLine,
+)
+from juhe.money import Money
+
+CST = timezone(timedelta(hours=8))  # WeChat Pay's times and bill days are Beijing time
+CURRENCY = "CNY"
+TRADE_TYPE_PATHS = {Scenario.QR: "native", Scenario.JSAPI: "jsapi", Scenario.APP: "app", Scenario.WAP: "h5"}
+TRADE_TYPES = {"native": "NATIVE", "jsapi": "JSAPI", "app": "APP", "h5": "MWEB"}
+ORDER_NO_PATTERN = r"^[0-9A-Za-z_\-*]{6,32}$"
+REFUND_NO_PATTERN = r"^[0-9A-Za-z_\-|*@]{1,64}$"
+
+TradeState = Literal["SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR"]
+RefundStatusCode = Literal["SUCCESS", "CLOSED", "PROCESSING", "ABNORMAL"]
+
+TRADE_STATES: dict[str, PaymentState] = {
+    "SUCCESS": "succeeded",
+    "REFUND": "succeeded",  # paid, then (partly) refunded: the payment itself succeeded
+    "NOTPAY": "pending",
+    "USERPAYING": "pending",
+    "CLOSED": "closed",
+    "REVOKED": "closed",
+    "PAYERROR": "failed",
+}
+REFUND_STATES: dict[str, RefundState] = {
+    "SUCCESS": "succeeded",
+    "PROCESSING": "pending",
+    "CLOSED": "failed",
+    "ABNORMAL": "failed",  # the payer's card or balance refused it; needs an abnormal-refund request
+}
+
+
+class Amount(BaseModel):
+    total: StrictInt = Field(gt=0)
+    currency: Literal["CNY"] = CURRENCY
+
+
+class Payer(BaseModel):
+    openid: str = Field(min_length=1, max_length=128)
+
+
+class H5Info(BaseModel):
+    type: Literal["iOS", "Android", "Wap"]
+
+
+class SceneInfo(BaseModel):
+    payer_client_ip: str = Field(min_length=1, max_length=45)
+    h5_info: H5Info | None = None
+
+
+class PrepayRequest(BaseModel):
+    appid: str
+    mchid: str
+    description: str = Field(min_length=1, max_length=127)
+    out_trade_no: str = Field(pattern=ORDER_NO_PATTERN)
+    time_expire: datetime | None = None
+    notify_url: str = Field(min_length=1, max_length=255)
+    amount: Amount
+    payer: Payer | None = None
+    scene_info: SceneInfo | None = None
+
+
+class CodeUrl(BaseModel):
+    code_url: str
+
+
+class PrepayId(BaseModel):
+    prepay_id: str
+
+
+class H5Url(BaseModel):
+    h5_url: str
+
+
+class CloseRequest(BaseModel):
+    mchid: str
+
+
+class TransactionAmount(BaseModel):
+    total: StrictInt
+    payer_total: StrictInt | None = None
+    currency: str = CURRENCY
+    payer_currency: str | None = None
+
+
+class Transaction(BaseModel):
+    appid: str | None = None
+    mchid: str
+    out_trade_no: str
+    transaction_id: str | None = None
+    trade_type: str | None = None
+    trade_state: TradeState
+    trade_state_desc: str = ""
+    bank_type: str | None = None
+    success_time: datetime | None = None
+    payer: Payer | None = None
+    amount: TransactionAmount | None = None
+
+
+class RefundRequestAmount(BaseModel):
+    refund: StrictInt = Field(gt=0)
+    total: StrictInt = Field(gt=0)
+    currency: Literal["CNY"] = CURRENCY
+
+
+class CreateRefundRequest(BaseModel):
+    out_trade_no: str = Field(pattern=ORDER_NO_PATTERN)
+    out_refund_no: str = Field(pattern=REFUND_NO_PATTERN)
+    reason: str | None = Field(None, max_length=80)
+    notify_url: str | None = Field(None, max_length=256)
+    amount: RefundRequestAmount
+
+
+class RefundAmount(BaseModel):
+    total: StrictInt
+    refund: StrictInt
+    payer_total: StrictInt
+    payer_refund: StrictInt
+    settlement_total: StrictInt | None = None
+    settlement_refund: StrictInt | None = None
+    discount_refund: StrictInt | None = None
+    currency: str = CURRENCY
+
+
+class Refund(BaseModel):
+    """A refund as the refund and refund-query answers give it."""
+
+    refund_id: str
+    out_refund_no: str
+    transaction_id: str
+    out_trade_no: str
+    channel: str = "ORIGINAL"
+    user_received_account: str = ""
+    success_time: datetime | None = None
+    create_time: datetime
+    status: RefundStatusCode
+    amount: RefundAmount
+
+
+class RefundNotice(BaseModel):
+    """The decrypted resource of a REFUND.* notification (note `refund_status`, not `status`)."""
+
+    mchid: str
+    out_trade_no: str
+    transaction_id: str
+    out_refund_no: str
+    refund_id: str
+    refund_status: RefundStatusCode
+    success_time: datetime | None = None
+    user_received_account: str = ""
+    amount: RefundAmount
+
+
+class EncryptedResource(BaseModel):
+    algorithm: Literal["AEAD_AES_256_GCM"]
+    ciphertext: str
+    associated_data: str = ""
+    nonce: str
+    original_type: str
+
+
+class Notification(BaseModel):
+    id: str
+    create_time: datetime
+    resource_type: Literal["encrypt-resource"]
+    event_type: str
+    summary: str = ""
+    resource: EncryptedResource
+
+
+class ErrorAnswer(BaseModel):
+    code: str
+    message: str = ""
+    detail: dict | None = None
+
+
+class TradeBill(BaseModel):
+    hash_type: Literal["SHA1"]
+    hash_value: str
+    download_url: str
+
+
+def beijing(moment: datetime) -> datetime:
+    """Beijing time to the second, which serialises as WeChat's RFC 3339: 2018-06-08T10:34:56+08:00."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(CST).replace(microsecond=0)
+
+
+def prepay_request(request: ChargeRequest, appid: str, mchid: str) -> PrepayRequest:
+    scene = None
+    if request.scenario is Scenario.WAP:
+        scene = SceneInfo(payer_client_ip=request.payer.get("client_ip", ""), h5_info=H5Info(type="Wap"))
+    payer = Payer(openid=request.payer.get("openid", "")) if request.scenario is Scenario.JSAPI else None
+    return PrepayRequest(
+        appid=appid,
+        mchid=mchid,
+        description=request.subject[:127],
+        out_trade_no=request.payment_id,
+        time_expire=beijing(request.expires_at),
+        notify_url=request.notify_url,
+        amount=Amount(total=request.amount.amount_minor, currency=request.amount.currency),
+        payer=payer,
+        scene_info=scene,
+    )
+
+
+def refund_request(request: RefundRequest) -> CreateRefundRequest:
+    return CreateRefundRequest(
+        out_trade_no=request.payment_id,
+        out_refund_no=request.refund_id,
+        reason=request.reason[:80] or None,
+        notify_url=request.notify_url,
+        amount=RefundRequestAmount(
+            refund=request.amount.amount_minor,
+            total=request.payment_total.amount_minor,
+            currency=request.amount.currency,
+        ),
+    )
+
+
+def payment_status(txn: Transaction) -> PaymentStatus:
+    amount = Money(txn.amount.total, txn.amount.currency) if txn.amount else None
+    state = TRADE_STATES[txn.trade_state]
+    return PaymentStatus(
+        payment_id=txn.out_trade_no,
+        state=state,
+        amount=amount,
+        channel_txn_id=txn.transaction_id,
+        paid_at=txn.success_time,
+        failure_code=txn.trade_state if state == "failed" else None,
+    )
+
+
+def refund_status(refund: Refund | RefundNotice) -> RefundStatus:
+    code = refund.status if isinstance(refund, Refund) else refund.refund_status
+    state = REFUND_STATES[code]
+    return RefundStatus(
+        refund_id=refund.out_refund_no,
+        payment_id=refund.out_trade_no,
+        state=state,
+        amount=Money(refund.amount.refund, refund.amount.currency),
+        channel_refund_id=refund.refund_id,
+        failure_code=code if state == "failed" else None,
+    )
+
+
+# The trade bill (交易账单, bill_type=ALL): a header row, detail rows whose every field starts with
+# a backtick (so spreadsheets keep long numbers as text), then a summary header and summary row.
+BILL_COLUMNS = (
+    "交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识",
+    "交易类型", "交易状态", "付款银行", "货币种类", "应结订单金额", "代金券金额", "微信退款单号",
+    "商户退款单号", "退款金额", "充值券退款金额", "退款类型", "退款状态", "商品名称", "商户数据包",
+    "手续费", "费率", "订单金额", "申请退款金额", "费率备注",
+)  # fmt: skip
+BILL_SUMMARY_COLUMNS = (
+    "总交易单数", "应结订单总金额", "退款总金额", "充值券退款总金额", "手续费总金额", "订单总金额", "申请退款总金额",
+)  # fmt: skip
+BILL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def write_bill(rows: list[dict[str, str]]) -> bytes:
+    """A bill file from detail rows keyed by BILL_COLUMNS (missing columns are empty)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(BILL_COLUMNS)
+    writer.writerows([["`" + row.get(name, "") for name in BILL_COLUMNS] for row in rows])
+    writer.writerow(BILL_SUMMARY_COLUMNS)
+    writer.writerow(["`" + value for value in _bill_summary(rows)])
+    return out.getvalue().encode()
+
+
+def _bill_summary(rows: list[dict[str, str]]) -> list[str]:
+    def total(column: str) -> str:
+        minor = sum(Money.parse(row.get(column) or "0", CURRENCY).amount_minor for row in rows)
+        return Money(minor, CURRENCY).decimal_text()
+
+    return [
+        str(len(rows)), total("应结订单金额"), total("退款金额"), total("充值券退款金额"),
+        total("手续费"), total("订单金额"), total("申请退款金额"),
+    ]  # fmt: skip
+
+
+def parse_bill(raw: bytes) -> list[StatementLine]:
+    """Detail rows of a trade bill as statement lines; amounts as the bill states them
+    (refund lines carry the refunded amount, and the fee given back as a negative fee)."""
+    reader = csv.reader(io.StringIO(raw.decode("utf-8-sig")))
+    header = next(reader, None)
+    if header is None:
+        return []
+    if tuple(header) != BILL_COLUMNS:
+        raise ValueError("not a WeChat Pay trade bill (ALL): unexpected header")
+    lines: list[StatementLine] = []
+    for fields in reader:
+        if fields and fields[0] == BILL_SUMMARY_COLUMNS[0]:
+            break
+        row = dict(zip(BILL_COLUMNS, (f.removeprefix("`") for f in fields), strict=True))
+        lines.append(_statement_line(row))
+    return lines
+
+
+def _statement_line(row: dict[str, str]) -> StatementLine:
+    currency = row["货币种类"] or CURRENCY
+    is_refund = row["交易状态"] == "REFUND"  # payment rows carry "0" in the refund columns
+    return StatementLine(
+        kind="refund" if is_refund else "payment",
+        payment_id=row["商户订单号"],
+        refund_id=row["商户退款单号"] if is_refund else None,
+        channel_txn_id=row["微信退款单号"] if is_refund else row["微信订单号"],
+        amount=Money.parse(row["申请退款金额"] if is_refund else row["订单金额"], currency),
+        fee=Money.parse(row["手续费"] or "0", currency),
+        occurred_at=datetime.strptime(row["交易时间"], BILL_TIME_FORMAT).replace(tzinfo=CST),
+        status=row["退款状态"] if is_refund else row["交易状态"],
+    )
