@@ -17,7 +17,10 @@ log = structlog.get_logger()
 HTTP_CONNECTIONS_MAX = 200
 
 
-def sandbox_port(settings: Settings, code: str) -> int:
+def sandbox_port(settings: Settings, code: str) -> int | None:
+    """The sandbox's fixed port; None (any free port) when the base port is 0, as in tests."""
+    if settings.sandbox_base_port == 0:
+        return None
     return settings.sandbox_base_port + list(CHANNELS).index(code)
 
 

@@ -2,35 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from prometheus_client import Counter, Histogram
 
-from juhe.api import errors, health, ledger, merchants
+from juhe.api import errors, health, ledger, merchants, payments, webhooks
 from juhe.config import get_settings
 from juhe.db.engine import Database
+from juhe.runtime import Runtime, run_worker
 
 REQUESTS = Counter("juhe_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("juhe_http_request_duration_seconds", "HTTP request latency", ["method", "route"])
 
 
-def create_app(database: Database | None = None) -> FastAPI:
+def create_app(database: Database | None = None, runtime: Runtime | None = None, *, with_worker: bool = False) -> FastAPI:
+    """`runtime` brings the channels (tests pass their own); `with_worker` runs polling and
+    webhook delivery inside this process, as the demo does."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        settings = get_settings()
         # Migrations run here (Database does `alembic upgrade head`), before the first request.
-        app.state.db = database or Database(get_settings().database_url)
+        db = database or Database(settings.database_url)
+        own_runtime = runtime or Runtime(settings, db, host_sandboxes=settings.channel_mode == "sandbox")
+        app.state.db, app.state.payments = db, own_runtime.payments
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(own_runtime, stop)) if with_worker else None
         yield
+        stop.set()
+        if worker is not None:
+            await worker
+        if runtime is None:
+            await own_runtime.close()
         if database is None:
-            app.state.db.dispose()
+            db.dispose()
 
     app = FastAPI(
         title="Juhe", version="0.1.0", lifespan=lifespan,
         description="One access point for every payment channel, and a double-entry ledger behind it.",
     )
     errors.install(app)
-    for module in (health, merchants, ledger):
+    for module in (health, merchants, ledger, payments, webhooks):
         app.include_router(module.router)
 
     @app.middleware("http")
