@@ -55,7 +55,8 @@ def key_view(k: ApiKey) -> dict:
 def create_merchant(body: MerchantIn, session: SessionDep, authorization: str = Header("")) -> dict:
     """Platform operators only (JUHE_PLATFORM_TOKEN): a merchant and its first admin key."""
     token = get_settings().platform_token
-    if not token or not hmac.compare_digest(authorization.removeprefix("Bearer ").strip(), token):
+    presented = authorization.removeprefix("Bearer ").strip().encode()
+    if not token or not hmac.compare_digest(presented, token.encode()):
         raise ApiError(403, "forbidden", "creating merchants needs the platform operator token")
     merchant = merchants.create_merchant(session, body.name, body.industry)
     key, secret = merchants.issue_api_key(session, merchant.id, "first admin key", ["admin"])

@@ -35,6 +35,7 @@ class Payment(Base):
     status: Mapped[str] = mapped_column(String(24))
     channel: Mapped[str | None] = mapped_column(String(20))
     active_attempt_id: Mapped[uuid.UUID | None] = mapped_column()
+    channel_order_no: Mapped[str | None] = mapped_column(String(32))
     routing: Mapped[dict | None] = mapped_column()
     next_action: Mapped[dict | None] = mapped_column()
     risk: Mapped[dict | None] = mapped_column()
@@ -54,8 +55,8 @@ class Payment(Base):
 
 
 class PaymentAttempt(Base):
-    """One order at one channel. Its id (hex) is the channel's merchant order number, so a
-    failover to another channel, or a retry, never reuses an order number."""
+    """One order at one channel, under its own order number, so that a failover to another
+    channel, or a retry, never reuses an order number."""
 
     __tablename__ = "payment_attempts"
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -91,6 +92,7 @@ class Refund(Base):
     merchant_id: Mapped[uuid.UUID] = mapped_column()
     payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments.id"), index=True)
     attempt_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payment_attempts.id"))
+    refund_no: Mapped[str] = mapped_column(String(32), unique=True)  # the channel's refund number
     idempotency_key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     amount_minor: Mapped[int] = mapped_column(BigInteger)

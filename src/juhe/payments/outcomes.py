@@ -18,6 +18,7 @@ from juhe.money import Money
 from juhe.payments import states
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt, Refund
+from juhe.payments.numbers import channel_number
 from juhe.payments.postings import FeeSplit, collection_posting, fees_for, payment_accounts, refund_fees, refund_posting
 from juhe.payments.views import payment_view, refund_view
 from juhe.webhooks.outbox import enqueue_event
@@ -69,7 +70,7 @@ def _refund_orphan(session: Session, payment: Payment, attempt: PaymentAttempt, 
     """Money for an attempt we abandoned, or a second payment: give it back in full."""
     refund = Refund(
         id=uuid.uuid4(), merchant_id=payment.merchant_id, payment_id=payment.id, attempt_id=attempt.id,
-        idempotency_key=f"orphan:{attempt.id}", request_hash="", amount_minor=payment.amount_minor,
+        refund_no=channel_number(), idempotency_key=f"orphan:{attempt.id}", request_hash="", amount_minor=payment.amount_minor,
         currency=payment.currency, reason="automatic refund: payment for an abandoned or duplicate order",
         status="pending", next_poll_at=utcnow(), poll_count=0,
     )
@@ -116,12 +117,8 @@ async def close_attempt(ctx: PaymentsContext, attempt: PaymentAttempt) -> bool:
 
 
 def apply_refund_status(ctx: PaymentsContext, status: RefundStatus, source: str) -> str:
-    try:
-        refund_id = uuid.UUID(hex=status.refund_id)
-    except ValueError:
-        return "unknown_refund"
     with ctx.db.session() as session, session.begin():
-        refund = session.scalar(select(Refund).where(Refund.id == refund_id).with_for_update())
+        refund = session.scalar(select(Refund).where(Refund.refund_no == status.refund_id).with_for_update())
         if refund is None:
             return "unknown_refund"
         if status.amount is not None and status.amount != Money(refund.amount_minor, refund.currency):

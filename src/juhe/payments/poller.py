@@ -92,7 +92,7 @@ async def poll_refund(ctx: PaymentsContext, refund_id) -> str:
         refund = session.get(Refund, refund_id)
         attempt = session.get(PaymentAttempt, refund.attempt_id)
     try:
-        status = await ctx.channels[attempt.channel].query_refund(attempt.order_no, refund.id.hex)
+        status = await ctx.channels[attempt.channel].query_refund(attempt.order_no, refund.refund_no)
     except ChannelError:
         _schedule_poll(ctx, refund_id)
         return "pending"

@@ -20,6 +20,7 @@ from juhe.payments import states
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import Payment, PaymentAttempt, Refund
 from juhe.payments.outcomes import apply_refund_status, refund_fee_split
+from juhe.payments.numbers import channel_number
 from juhe.payments.postings import payment_accounts, refund_posting
 from juhe.payments.service import PaymentError
 
@@ -55,6 +56,7 @@ def _book(ctx, merchant_id, payment_id, key, request_hash, amount_minor, reason)
             raise PaymentError(422, "refund_exceeds_refundable", f"refund {amount} is not within 1–{refundable} (what is left)")
         refund = Refund(
             id=uuid.uuid4(), merchant_id=merchant_id, payment_id=payment.id, attempt_id=payment.active_attempt_id,
+            refund_no=channel_number(),
             idempotency_key=key, request_hash=request_hash, amount_minor=amount, currency=payment.currency,
             reason=reason, status="pending", poll_count=0,
         )
@@ -83,7 +85,7 @@ async def submit_refund(ctx: PaymentsContext, refund_id: uuid.UUID) -> str:
         attempt = session.get(PaymentAttempt, refund.attempt_id)
         payment = session.get(Payment, refund.payment_id)
     request = RefundRequest(
-        payment_id=attempt.order_no, refund_id=refund.id.hex, amount=Money(refund.amount_minor, refund.currency),
+        payment_id=attempt.order_no, refund_id=refund.refund_no, amount=Money(refund.amount_minor, refund.currency),
         payment_total=Money(payment.amount_minor, payment.currency), reason=refund.reason or "refund",
         notify_url=ctx.notify_url(attempt.channel),
     )

@@ -21,6 +21,7 @@ from juhe.money import Money
 from juhe.payments import states
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt
+from juhe.payments.numbers import channel_number
 from juhe.payments.outcomes import apply_payment_status, close_attempt, emit
 from juhe.payments.routing import Contract, route
 
@@ -188,10 +189,9 @@ async def _after_error(ctx: PaymentsContext, attempt: PaymentAttempt, error: Cha
 
 def _new_attempt(ctx: PaymentsContext, payment: Payment, channel: str) -> PaymentAttempt:
     with ctx.db.session() as session, session.begin():
-        attempt_id = uuid.uuid4()
         attempt = PaymentAttempt(
-            id=attempt_id, merchant_id=payment.merchant_id, payment_id=payment.id, channel=channel,
-            order_no=attempt_id.hex, status="creating",
+            id=uuid.uuid4(), merchant_id=payment.merchant_id, payment_id=payment.id, channel=channel,
+            order_no=channel_number(), status="creating",
         )
         session.add(attempt)
         return attempt
@@ -207,7 +207,7 @@ def _activate(ctx: PaymentsContext, payment_id: uuid.UUID, attempt: PaymentAttem
     with ctx.db.session() as session, session.begin():
         payment = session.get(Payment, payment_id)
         session.get(PaymentAttempt, attempt.id).status = "pending"
-        payment.channel, payment.active_attempt_id = channel, attempt.id
+        payment.channel, payment.active_attempt_id, payment.channel_order_no = channel, attempt.id, attempt.order_no
         action = created.action
         payment.next_action = {
             "type": action.kind, "qr_content": action.qr_content, "redirect_url": action.redirect_url,

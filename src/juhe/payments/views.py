@@ -25,7 +25,7 @@ def payment_view(p: Payment, timeline: list[PaymentEvent] | None = None) -> dict
         "store_id": str(p.store_id) if p.store_id else None,
         "business_line_id": str(p.business_line_id) if p.business_line_id else None,
         "channel": p.channel,
-        "channel_order_no": p.active_attempt_id.hex if p.active_attempt_id else None,
+        "channel_order_no": p.channel_order_no,
         "next_action": p.next_action if p.status == "processing" or p.status == "requires_action" else None,
         "routing": p.routing,
         "risk": p.risk,

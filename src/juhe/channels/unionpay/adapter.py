@@ -5,8 +5,9 @@ answer and notification must carry a signPubKeyCert chaining to UnionPay's root 
 signature made with it, else nothing in it is believed.
 
 UnionPay finds an earlier transaction only by orderId together with the txnTime it was sent
-with. The adapter remembers what it sent (in memory, bounded); an order sent by another
-process or before a restart cannot be queried or refunded from here.
+with. Juhe's order numbers begin with their own Beijing issue time (payments/numbers.py), and
+that is the txnTime sent, so any process can query and refund after a restart. The adapter
+also remembers what it sent (in memory, bounded), for numbers made elsewhere.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from juhe.channels.base import (
 from juhe.channels.unionpay import signing, wire
 
 SENT_MAX = 100_000  # orders and refunds remembered for queries and refunds
+STAMP_AGE_MAX_S = 366 * 24 * 3600  # refunds are accepted for up to a year
 
 
 class UnionPayConfig(BaseModel):
@@ -70,15 +72,30 @@ class SentLog:
 
     def first(self, order_id: str, biz_type: str) -> wire.Sent:
         if order_id not in self._sent:
-            self._sent[order_id] = wire.Sent(txn_time=wire.txn_time(_now()), biz_type=biz_type)
+            self._sent[order_id] = wire.Sent(txn_time=_stamped_time(order_id) or wire.txn_time(_now()), biz_type=biz_type)
             if len(self._sent) > self._limit:
                 self._sent.popitem(last=False)
         return self._sent[order_id]
 
     def of(self, order_id: str) -> wire.Sent:
+        stamped = _stamped_time(order_id)
+        if order_id not in self._sent and stamped:
+            # Not sent from this process: the number carries its txnTime; the product is the
+            # online one (000201), the bizType UnionPay expects on refunds of web/app payments.
+            return wire.Sent(txn_time=stamped, biz_type=wire.PRODUCTS[Scenario.WEB].biz_type)
         if order_id not in self._sent:
             raise ChannelError(f"txnTime of {order_id} unknown here", outcome_known=True, code="txn_time_unknown")
         return self._sent[order_id]
+
+
+def _stamped_time(order_id: str) -> str | None:
+    """The txnTime a Juhe number starts with (yyyyMMddHHmmss Beijing), if it is one."""
+    head = order_id[:14]
+    try:
+        issued = wire.parse_txn_time(head)
+    except ValueError:
+        return None
+    return head if abs((_now() - issued).total_seconds()) < STAMP_AGE_MAX_S else None
 
 
 class UnionPayChannel:

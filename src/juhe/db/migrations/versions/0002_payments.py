@@ -54,6 +54,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=24), nullable=False),
     sa.Column('channel', sa.String(length=20), nullable=True),
     sa.Column('active_attempt_id', sa.Uuid(), nullable=True),
+    sa.Column('channel_order_no', sa.String(length=32), nullable=True),
     sa.Column('routing', sa.JSON(none_as_null=True), nullable=True),
     sa.Column('next_action', sa.JSON(none_as_null=True), nullable=True),
     sa.Column('risk', sa.JSON(none_as_null=True), nullable=True),
@@ -118,6 +119,7 @@ def upgrade() -> None:
     sa.Column('merchant_id', sa.Uuid(), nullable=False),
     sa.Column('payment_id', sa.Uuid(), nullable=False),
     sa.Column('attempt_id', sa.Uuid(), nullable=False),
+    sa.Column('refund_no', sa.String(length=32), nullable=False),
     sa.Column('idempotency_key', sa.String(length=255), nullable=False),
     sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('amount_minor', sa.BigInteger(), nullable=False),
@@ -134,7 +136,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['attempt_id'], ['payment_attempts.id'], ),
     sa.ForeignKeyConstraint(['payment_id'], ['payments.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('merchant_id', 'idempotency_key')
+    sa.UniqueConstraint('merchant_id', 'idempotency_key'),
+    sa.UniqueConstraint('refund_no')
     )
     with op.batch_alter_table('refunds', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_refunds_payment_id'), ['payment_id'], unique=False)
