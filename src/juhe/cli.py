@@ -164,3 +164,22 @@ def bench_ledger(
         except ledger.BenchError as e:
             fail(str(e), 1)
     result.print(as_json=as_json, console=console)
+
+
+@bench_app.command("payments")
+def bench_payments(
+    payments: int = typer.Option(2_000, "--payments", help="Complete payments to measure."),
+    concurrency: int = typer.Option(16, "--concurrency", help="Payers at once."),
+    database_url: str = typer.Option(None, "--database-url", help="Default: SQLite in a temp dir; "
+                                     "'postgresql': a throwaway server."),
+    as_json: bool = typer.Option(False, "--json", help="Print {payments_per_s, baseline_rps, ratio, p50_ms, p99_ms}."),
+) -> None:
+    """Complete payments per second over HTTP (create → sandbox → notification → ledger → webhook) vs. GET /healthz."""
+    from juhe.bench import payments as bench, report
+
+    with report.progress_bars() as progress:
+        try:
+            result = bench.run(payments=payments, concurrency=concurrency, database_url=database_url, progress=progress)
+        except bench.BenchError as e:
+            fail(str(e), 1)
+    result.print(as_json=as_json, console=console)

@@ -10,6 +10,9 @@ from functools import lru_cache
 import iso4217
 
 
+TEXT_EXPONENT_MAX = 40  # decimal exponents beyond this are no amount anyone means
+
+
 class MoneyError(ValueError):
     """An amount or currency that cannot be money, or arithmetic across currencies."""
 
@@ -53,10 +56,11 @@ class Money:
             value = Decimal(text.strip())
         except (InvalidOperation, AttributeError):
             raise MoneyError(f"not an amount: {text!r}") from None
-        if not value.is_finite():
+        # Bound the exponent before exact arithmetic: '1e999999999' is not an amount.
+        if not value.is_finite() or abs(value.as_tuple().exponent) > TEXT_EXPONENT_MAX:
             raise MoneyError(f"not an amount: {text!r}")
-        minor = value.scaleb(exponent(currency))
-        if minor != minor.to_integral_value():
+        minor = Fraction(value) * 10 ** exponent(currency)  # exact; Decimal would round at 28 digits
+        if minor.denominator != 1:
             raise MoneyError(f"{text!r} has more decimals than {currency} allows ({exponent(currency)})")
         return cls(int(minor), currency)
 
@@ -77,7 +81,10 @@ class Money:
 
     def decimal_text(self) -> str:
         exp = exponent(self.currency)
-        return f"{Decimal(self.amount_minor).scaleb(-exp):.{exp}f}"
+        digits = str(abs(self.amount_minor)).rjust(exp + 1, "0")
+        whole, fraction = (digits[:-exp], digits[-exp:]) if exp else (digits, "")
+        sign = "-" if self.amount_minor < 0 else ""
+        return f"{sign}{whole}.{fraction}" if exp else f"{sign}{whole}"
 
     def _same(self, other: Money) -> None:
         if not isinstance(other, Money):
@@ -116,8 +123,8 @@ class Money:
         """Scale by an exact rate (e.g. a fee rate), rounding half-even to the minor unit."""
         if isinstance(rate, float):
             raise MoneyError("rates are Decimal, never float")
-        scaled = (Decimal(self.amount_minor) * Decimal(rate)).to_integral_value(rounding="ROUND_HALF_EVEN")
-        return Money(int(scaled), self.currency)
+        # round() of a Fraction is exact and rounds half to even, at any size.
+        return Money(round(self.amount_minor * Fraction(rate)), self.currency)
 
     def allocate(self, ratios: list[int | Decimal]) -> list[Money]:
         """Split by ratios so the parts sum exactly to the whole (largest-remainder method).

@@ -51,11 +51,14 @@ def create_app(database: Database | None = None, runtime: Runtime | None = None,
     @app.middleware("http")
     async def measure(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
-        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        return response
+        status = 500  # an exception escaping the app is answered with a 500 by the error handler
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            path = getattr(request.scope.get("route"), "path", "unmatched")
+            LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+            REQUESTS.labels(request.method, path, str(status)).inc()
 
     return app

@@ -91,7 +91,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException):
-        return problem(exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail), request)
+        response = problem(exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail), request)
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return response
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception):

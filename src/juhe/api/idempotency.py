@@ -49,7 +49,11 @@ def run_idempotent(
     body: BaseModel | None,
     effect: Callable[[str], tuple[int, dict]],
 ) -> JSONResponse:
-    """Run `effect(key)` once per key; it returns (status, body) and writes through `session`."""
+    """Run `effect(scope)` once per key; it returns (status, body) and writes through `session`.
+
+    `scope` names this request for downstream idempotency (the ledger's keys): a hash of key
+    and body, so it fits any key length, and a key reused after its record expired, with
+    another body, is a new request there too."""
     key = idempotency_key(request)
     fingerprint = request_fingerprint(request, body)
     now = utcnow()
@@ -62,7 +66,7 @@ def run_idempotent(
         if record.request_hash != fingerprint:
             raise ApiError(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request")
         return _response(record.status_code, record.response_body, replayed=True)
-    status, answer = effect(key)
+    status, answer = effect(hashlib.sha256(f"{key}\n{fingerprint}".encode()).hexdigest())
     payload = json.dumps(answer, default=str).encode()
     try:
         with session.begin_nested():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from juhe.api.deps import SessionDep, require
 from juhe.api.errors import ApiError
@@ -15,6 +15,7 @@ from juhe.api.idempotency import run_idempotent
 from juhe.db.types import utcnow
 from juhe.ledger import Capture, Entry, Post, Reverse, Void, open_account, post
 from juhe.ledger import queries
+from juhe.ledger.rules import AMOUNT_MAX
 from juhe.merchants import Principal
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
@@ -34,7 +35,7 @@ class AccountIn(BaseModel):
 
 class EntryIn(BaseModel):
     account_id: uuid.UUID
-    amount_minor: int = Field(description="debit positive, credit negative, in minor units")
+    amount_minor: int = Field(ge=-AMOUNT_MAX, le=AMOUNT_MAX, description="debit positive, credit negative, in minor units")
 
 
 class TransactionIn(BaseModel):
@@ -46,13 +47,13 @@ class TransactionIn(BaseModel):
 class HoldIn(BaseModel):
     debit_account_id: uuid.UUID
     credit_account_id: uuid.UUID
-    amount_minor: int = Field(gt=0)
+    amount_minor: int = Field(gt=0, le=AMOUNT_MAX)
     expires_in_s: int = Field(3600, gt=0, le=HOLD_EXPIRY_MAX_S)
     description: str = Field("", max_length=500)
 
 
 class CaptureIn(BaseModel):
-    amount_minor: int | None = Field(None, gt=0, description="omit to capture the whole hold")
+    amount_minor: int | None = Field(None, gt=0, le=AMOUNT_MAX, description="omit to capture the whole hold")
 
 
 class ReasonIn(BaseModel):
@@ -101,7 +102,7 @@ def list_transactions(
     principal: Reader, session: SessionDep, limit: PageLimit = 50, cursor: uuid.UUID | None = None,
     account_id: uuid.UUID | None = None,
     kind: Literal["posting", "hold", "capture", "void", "reversal"] | None = None,
-    created_from: datetime | None = None, created_to: datetime | None = None,
+    created_from: AwareDatetime | None = None, created_to: AwareDatetime | None = None,
 ) -> dict:
     page = queries.list_transactions(
         session.connection(), principal.merchant_id, limit=limit, cursor=cursor, account_id=account_id, kind=kind,
@@ -167,9 +168,9 @@ def reverse_transaction(txn_id: uuid.UUID, body: ReasonIn, request: Request, pri
     return run_idempotent(request, session, principal, body, effect)
 
 
-def _ledger_key(principal: Principal, key: str) -> str:
-    # API keys are per merchant; the ledger's keys are global.
-    return f"api:{principal.merchant_id}:{key}"
+def _ledger_key(principal: Principal, scope: str) -> str:
+    # Idempotency keys are per merchant; the ledger's keys are global.
+    return f"api:{principal.merchant_id}:{scope}"
 
 
 def _posted(session, principal: Principal, command) -> dict:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 import qrcode
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
 from juhe.api.deps import require
 from juhe.api.errors import ApiError
 from juhe.api.idempotency import idempotency_key, request_fingerprint
 from juhe.channels.base import Scenario
+from juhe.ledger.rules import AMOUNT_MAX
 from juhe.merchants import Principal
 from juhe.money import Money
 from juhe.payments import service
@@ -40,7 +40,7 @@ Ctx = Annotated[PaymentsContext, Depends(get_ctx)]
 
 
 class PaymentIn(BaseModel):
-    amount_minor: int = Field(gt=0, description="in minor units of the currency (fen for CNY)")
+    amount_minor: int = Field(gt=0, le=AMOUNT_MAX, description="in minor units of the currency (fen for CNY)")
     currency: str = Field("CNY", min_length=3, max_length=3)
     scenario: Scenario
     subject: str = Field(min_length=1, max_length=128)
@@ -55,7 +55,7 @@ class PaymentIn(BaseModel):
 
 
 class RefundIn(BaseModel):
-    amount_minor: int | None = Field(None, gt=0, description="omit to refund all that is left")
+    amount_minor: int | None = Field(None, gt=0, le=AMOUNT_MAX, description="omit to refund all that is left")
     reason: str = Field("", max_length=200)
 
 
@@ -78,7 +78,7 @@ async def create_payment(body: PaymentIn, request: Request, response: Response, 
 def list_payments(
     principal: Reader, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50, cursor: uuid.UUID | None = None,
     status: str | None = None, channel: str | None = None, store_id: uuid.UUID | None = None,
-    created_from: datetime | None = None, created_to: datetime | None = None,
+    created_from: AwareDatetime | None = None, created_to: AwareDatetime | None = None,
 ) -> dict:
     query = select(Payment).where(Payment.merchant_id == principal.merchant_id)
     for column, value in ((Payment.status, status), (Payment.channel, channel), (Payment.store_id, store_id)):

@@ -99,13 +99,24 @@ def _lock_accounts(conn: Connection, ids: set[uuid.UUID]) -> dict[uuid.UUID, Acc
 
 
 def _load_by_keys(conn: Connection, keys: set[str]) -> dict[str, StoredTxn]:
+    """Transactions already posted under these keys, whole, so a replay answers like the original."""
     found: dict[str, StoredTxn] = {}
     columns = (TXNS.c.id, TXNS.c.idempotency_key, TXNS.c.content_hash, TXNS.c.kind, TXNS.c.status,
-               TXNS.c.merchant_id, TXNS.c.expires_at)
+               TXNS.c.merchant_id, TXNS.c.expires_at, TXNS.c.hold_id, TXNS.c.reverses_id, TXNS.c.description)
     for chunk in _chunks(keys):
         for row in conn.execute(select(*columns).where(TXNS.c.idempotency_key.in_(chunk))):
-            found[row[1]] = StoredTxn(*row)
+            found[row[1]] = StoredTxn(*row[:7], hold_id=row[7], reverses_id=row[8], description=row[9])
+    if found:
+        by_id = {txn.id: txn for txn in found.values()}
+        for chunk in _chunks(by_id):
+            for txn_id, account_id, currency, amount in conn.execute(_entries_of(chunk)):
+                by_id[txn_id].entries.append(StoredEntry(account_id, currency, amount))
     return found
+
+
+def _entries_of(txn_ids: list):
+    return (select(ENTRIES.c.transaction_id, ENTRIES.c.account_id, ENTRIES.c.currency, ENTRIES.c.amount_minor)
+            .where(ENTRIES.c.transaction_id.in_(txn_ids)).order_by(ENTRIES.c.id))
 
 
 def _load_transactions(conn: Connection, ids: set[uuid.UUID], *, lock: bool) -> dict[uuid.UUID, StoredTxn]:
@@ -119,10 +130,7 @@ def _load_transactions(conn: Connection, ids: set[uuid.UUID], *, lock: bool) -> 
         query = select(*columns).where(TXNS.c.id.in_(chunk)).order_by(TXNS.c.id)
         for row in conn.execute(query.with_for_update() if lock else query):
             txns[row[0]] = StoredTxn(*row)
-        entries = select(ENTRIES.c.transaction_id, ENTRIES.c.account_id, ENTRIES.c.currency, ENTRIES.c.amount_minor)
-        for txn_id, account_id, currency, amount in conn.execute(
-            entries.where(ENTRIES.c.transaction_id.in_(chunk)).order_by(ENTRIES.c.id)
-        ):
+        for txn_id, account_id, currency, amount in conn.execute(_entries_of(chunk)):
             txns[txn_id].entries.append(StoredEntry(account_id, currency, amount))
         for (reversed_id,) in conn.execute(select(TXNS.c.reverses_id).where(TXNS.c.reverses_id.in_(chunk))):
             txns[reversed_id].reversed = True

@@ -17,6 +17,7 @@ from uuid_utils.compat import uuid7
 BATCH_MAX = 10_000
 ENTRIES_MAX = 64
 KEY_LENGTH_MAX = 200
+AMOUNT_MAX = 2**63 - 1  # balances and entries are 64-bit columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,9 @@ class AccountState:
             return self.debits_posted + self.debits_pending > self.credits_posted
         return self.credits_posted + self.credits_pending > self.debits_posted
 
+    def overflows(self) -> bool:
+        return max(self.debits_posted, self.credits_posted, self.debits_pending, self.credits_pending) > AMOUNT_MAX
+
     def add(self, amount_minor: int, *, pending: bool) -> None:
         if pending:
             if amount_minor > 0:
@@ -126,6 +130,9 @@ class StoredTxn:
     expires_at: datetime | None
     entries: list[StoredEntry] = field(default_factory=list)
     reversed: bool = False
+    hold_id: uuid.UUID | None = None
+    reverses_id: uuid.UUID | None = None
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,8 +279,8 @@ def check_entries(index: int, entries: Sequence[Entry], states: Mapping[uuid.UUI
     problems: list[Problem] = []
     totals: dict[str, int] = {}
     for entry in entries:
-        if type(entry.amount_minor) is not int or entry.amount_minor == 0:
-            problems.append(Problem(index, "invalid_amount", "entry amounts are non-zero integers of minor units"))
+        if type(entry.amount_minor) is not int or entry.amount_minor == 0 or abs(entry.amount_minor) > AMOUNT_MAX:
+            problems.append(Problem(index, "invalid_amount", "entry amounts are non-zero integers of minor units within 64 bits"))
             continue
         state = states.get(entry.account_id)
         if state is None:
@@ -332,8 +339,11 @@ def _apply(index, txn: PlannedTxn, states, refs, hold_status) -> list[Problem]:
     for entry in txn.entries:
         states[entry.account_id].add(entry.amount_minor, pending=txn.kind == "hold")
     overdrawn = [aid for aid in before if states[aid].overdrawn()]
-    if overdrawn:
+    overflowing = [aid for aid in before if states[aid].overflows()]
+    if overdrawn or overflowing:
         states.update(before)
+        if overflowing:
+            return [Problem(index, "balance_overflow", f"account {overflowing[0]} would exceed 64-bit balances")]
         return [Problem(index, "insufficient_funds", f"account {overdrawn[0]} would be overdrawn")]
     if txn.hold_id is not None:
         refs[txn.hold_id].status = "captured" if txn.kind == "capture" else txn.status
@@ -355,7 +365,10 @@ def _accounts_of(txn: PlannedTxn, refs) -> set[uuid.UUID]:
 def _as_planned(txn: StoredTxn | None) -> PlannedTxn | None:
     if txn is None:
         return None
-    return PlannedTxn(txn.id, txn.key, txn.content_hash, txn.kind, txn.status, txn.merchant_id, "", None, txn.entries)
+    return PlannedTxn(
+        txn.id, txn.key, txn.content_hash, txn.kind, txn.status, txn.merchant_id, txn.description, None, txn.entries,
+        txn.hold_id, txn.reverses_id,
+    )
 
 
 def _replay_of(earlier: PlannedTxn) -> PlannedTxn:

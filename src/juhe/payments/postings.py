@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 
 from sqlalchemy import Connection
 
 from juhe.ledger import Entry, Post, ensure_account, payable_code
 
-BPS = Decimal(10_000)
+BPS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,20 +28,20 @@ class FeeSplit:
 
 
 def fees_for(amount_minor: int, merchant_fee_bps: int, channel_fee_bps: int) -> FeeSplit:
-    return FeeSplit(_share(amount_minor, Decimal(merchant_fee_bps) / BPS), _share(amount_minor, Decimal(channel_fee_bps) / BPS))
+    return FeeSplit(_share(amount_minor, Fraction(merchant_fee_bps, BPS)), _share(amount_minor, Fraction(channel_fee_bps, BPS)))
 
 
 def refund_fees(payment_amount_minor: int, fees: FeeSplit, refunded_before_minor: int, refund_minor: int) -> FeeSplit:
     def portion(fee: int) -> int:
-        after = _share(fee, Decimal(refunded_before_minor + refund_minor) / payment_amount_minor)
-        before = _share(fee, Decimal(refunded_before_minor) / payment_amount_minor)
+        after = _share(fee, Fraction(refunded_before_minor + refund_minor, payment_amount_minor))
+        before = _share(fee, Fraction(refunded_before_minor, payment_amount_minor))
         return after - before
 
     return FeeSplit(portion(fees.merchant_fee_minor), portion(fees.channel_fee_minor))
 
 
-def _share(amount_minor: int, rate: Decimal) -> int:
-    return int((Decimal(amount_minor) * rate).to_integral_value(rounding=ROUND_HALF_EVEN))
+def _share(amount_minor: int, rate: Fraction) -> int:
+    return round(amount_minor * rate)  # exact, half to even
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from juhe.webhooks.outbox import ALL_TYPES, EVENT_TYPE, RETRY_WINDOW
 SECRET_PREFIX = "whsec_"
 ENDPOINTS_PER_MERCHANT_MAX = 20  # every event is sent once per endpoint
 EVENT_TYPES_MAX = 50
+EVENT_TYPE_LENGTH_MAX = 100  # webhook_events.type
 PREVIOUS_SECRET_GRACE_MAX = timedelta(days=7)
 
 
@@ -51,7 +52,7 @@ def check_event_types(event_types: list[str]) -> list[str]:
         raise WebhookError("invalid_event_types", f"give 1 to {EVENT_TYPES_MAX} event types, or ['*'] for all")
     if ALL_TYPES in unique:
         return [ALL_TYPES]
-    bad = [t for t in unique if not EVENT_TYPE.match(t)]
+    bad = [t for t in unique if len(t) > EVENT_TYPE_LENGTH_MAX or not EVENT_TYPE.match(t)]
     if bad:
         raise WebhookError("invalid_event_types", f"{bad[0]!r} is not an event type like 'payment.succeeded'")
     return unique
