@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     # at sandbox_base_port + i); live: adapters use `channels.<code>` (base_url, ids, key files).
     channel_mode: Literal["sandbox", "live"] = "sandbox"
     sandbox_base_port: int = 8101
-    channels: dict[str, dict] = {}
+    channels: dict[str, dict[str, str]] = {}
     payment_ttl_s: int = 900
     poll_initial_s: float = 5.0
     worker_interval_s: float = 1.0
