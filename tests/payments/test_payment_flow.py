@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -185,3 +187,28 @@ def test_lost_notification_is_recovered_by_polling(stack):
     done = stack.wait_for(payment["id"], {"succeeded"})
     assert done["status"] == "succeeded"
     assert done["timeline"][-1]["cause"] == "channel_poll"
+
+
+def test_create_interrupted_by_a_crash_is_closed_at_the_channel_and_failed(stack):
+    payment = create(stack, preferred_channel="wechatpay").json()
+    with stack.db.session() as session, session.begin():
+        row = session.get(Payment, uuid.UUID(payment["id"]))
+        # What a crash right after the channel call leaves: the order exists, we never recorded it.
+        row.status, row.created_at = "requires_payment_method", row.created_at - timedelta(minutes=10)
+        session.scalar(select(PaymentAttempt).where(PaymentAttempt.payment_id == row.id)).status = "creating"
+    done = stack.wait_for(payment["id"], {"failed"})
+    assert done["status"] == "failed" and done["failure_code"] == "interrupted"
+    assert stack.pay(payment).json()["state"] == "closed"
+
+
+def test_abandoned_order_is_closed_by_the_worker(stack):
+    payment = create(stack, preferred_channel="alipay").json()
+    with stack.db.session() as session, session.begin():
+        session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_no == payment["channel_order_no"])).status = "abandoned"
+    deadline = time.monotonic() + 10
+    status = "abandoned"
+    while status == "abandoned" and time.monotonic() < deadline:
+        with stack.db.session() as session:
+            status = session.scalar(select(PaymentAttempt.status).where(PaymentAttempt.order_no == payment["channel_order_no"]))
+        time.sleep(0.05)
+    assert status == "closed"

@@ -4,7 +4,7 @@ payments at expiry. The worker calls `poll_due` in a loop; every call is bounded
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
@@ -18,6 +18,9 @@ from juhe.payments.refunds import _schedule_poll, submit_refund
 
 POLL_BATCH_MAX = 200
 POLL_CONCURRENCY = 32
+# A create still unfinished after this long was interrupted (a crash between channel calls):
+# every channel call is bounded by seconds, so no live request is that slow.
+INTERRUPTED_AFTER = timedelta(minutes=5)
 
 
 async def poll_due(ctx: PaymentsContext, now: datetime | None = None) -> int:
@@ -27,9 +30,17 @@ async def poll_due(ctx: PaymentsContext, now: datetime | None = None) -> int:
             select(Payment.id).where(Payment.status == states.PROCESSING, Payment.next_poll_at <= now)
             .order_by(Payment.next_poll_at).limit(POLL_BATCH_MAX)
         ).all()
+        interrupted = conn.scalars(
+            select(Payment.id).where(Payment.status == states.REQUIRES_PAYMENT_METHOD,
+                                     Payment.created_at <= now - INTERRUPTED_AFTER).limit(POLL_BATCH_MAX)
+        ).all()
         refund_ids = conn.scalars(
             select(Refund.id).where(Refund.status == "pending", or_(Refund.next_poll_at <= now, Refund.next_poll_at.is_(None)))
             .order_by(Refund.next_poll_at).limit(POLL_BATCH_MAX)
+        ).all()
+    with ctx.db.session() as session:
+        loose_attempts = session.scalars(
+            select(PaymentAttempt).where(PaymentAttempt.status == "abandoned").limit(POLL_BATCH_MAX)
         ).all()
     gate = asyncio.Semaphore(POLL_CONCURRENCY)
 
@@ -38,8 +49,41 @@ async def poll_due(ctx: PaymentsContext, now: datetime | None = None) -> int:
             await job
 
     await asyncio.gather(*(bounded(poll_payment(ctx, pid, now)) for pid in payment_ids),
-                         *(bounded(poll_refund(ctx, rid)) for rid in refund_ids))
-    return len(payment_ids) + len(refund_ids)
+                         *(bounded(poll_refund(ctx, rid)) for rid in refund_ids),
+                         *(bounded(close_loose(ctx, attempt)) for attempt in loose_attempts),
+                         *(bounded(fail_interrupted(ctx, pid)) for pid in interrupted))
+    return len(payment_ids) + len(refund_ids) + len(loose_attempts) + len(interrupted)
+
+
+async def close_loose(ctx: PaymentsContext, attempt: PaymentAttempt) -> bool:
+    """Keep trying to close an order whose creation timed out and whose close failed."""
+    if not await close_attempt(ctx, attempt):
+        return False
+    with ctx.db.session() as session, session.begin():
+        row = session.get(PaymentAttempt, attempt.id)
+        if row.status == "abandoned":
+            row.status = "closed"
+    return True
+
+
+async def fail_interrupted(ctx: PaymentsContext, payment_id) -> str:
+    """A payment whose create was cut short: close every order it may have, then fail it."""
+    with ctx.db.session() as session:
+        attempts = session.scalars(select(PaymentAttempt).where(
+            PaymentAttempt.payment_id == payment_id, PaymentAttempt.status.in_(("creating", "pending")))).all()
+    for attempt in attempts:
+        if not await close_attempt(ctx, attempt):
+            return "close_pending"
+    with ctx.db.session() as session, session.begin():
+        payment = session.get(Payment, payment_id)
+        if payment.status != states.REQUIRES_PAYMENT_METHOD:
+            return "stale"
+        for attempt in attempts:
+            session.get(PaymentAttempt, attempt.id).status = "closed"
+        payment.failure_code = "interrupted"
+        states.move_payment(session, payment, states.FAILED, "interrupted")
+        emit(session, payment, "payment.failed")
+        return "failed"
 
 
 async def poll_payment(ctx: PaymentsContext, payment_id, now: datetime) -> str:
