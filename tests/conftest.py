@@ -16,6 +16,9 @@ import uuid
 
 import pytest
 
+# Test receivers listen on 127.0.0.1, which production refuses as a webhook target.
+os.environ.setdefault("JUHE_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+
 from juhe.db.temp_postgres import TempPostgres
 
 PG_FIXTURES = {"pg_server", "pg_url"}

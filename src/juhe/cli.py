@@ -95,6 +95,7 @@ def demo(port: int = typer.Option(None, help="Defaults to JUHE_API_PORT (8000)."
     from juhe.demo import seed_demo
 
     settings = get_settings()
+    settings.webhook_allow_private_urls = True  # the demo's receivers run on this machine
     db = Database(settings.database_url)
     seeded = seed_demo(db, settings.data_dir / "demo-keys.json")
     port = port or settings.api_port

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     payment_ttl_s: int = 900
     poll_initial_s: float = 5.0
     worker_interval_s: float = 1.0
+    webhook_allow_private_urls: bool = False  # demo and tests deliver to localhost
     platform_token: str = ""  # operators create merchants with it; empty disables that endpoint
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from juhe.config import get_settings
 from juhe.db.types import utcnow
 from juhe.webhooks.models import DELIVERIES, URL_LENGTH_MAX, WebhookDelivery, WebhookEndpoint
 from juhe.webhooks.outbox import ALL_TYPES, EVENT_TYPE, RETRY_WINDOW
@@ -39,7 +41,20 @@ def check_url(url: str) -> str:
         raise _invalid_url() from None
     if parts.scheme not in ("http", "https") or not host or parts.username or parts.password:
         raise _invalid_url()
+    if not get_settings().webhook_allow_private_urls and _internal(host):
+        raise WebhookError("invalid_url", "url points into a private network; set JUHE_WEBHOOK_ALLOW_PRIVATE_URLS=true to allow")
     return url
+
+
+def _internal(host: str) -> bool:
+    """Loopback, private, link-local (cloud metadata) or reserved: not a merchant's public server."""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name; resolved at delivery time by the HTTP client
+    return address.is_private or address.is_loopback or address.is_link_local or address.is_reserved or address.is_unspecified
 
 
 def _invalid_url() -> WebhookError:
