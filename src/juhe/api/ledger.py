@@ -13,7 +13,7 @@ from juhe.api.deps import SessionDep, require
 from juhe.api.errors import ApiError
 from juhe.api.idempotency import run_idempotent
 from juhe.db.types import utcnow
-from juhe.ledger import Capture, Entry, Post, Reverse, Void, open_account, post
+from juhe.ledger import Capture, Entry, LedgerError, Post, Reverse, Void, open_account, post
 from juhe.ledger import queries
 from juhe.ledger.rules import AMOUNT_MAX
 from juhe.merchants import Principal
@@ -175,8 +175,15 @@ def _ledger_key(principal: Principal, scope: str) -> str:
 
 def _posted(session, principal: Principal, command) -> dict:
     conn = session.connection()
-    txn = post(conn, command)
-    return queries.get_transaction(conn, principal.merchant_id, txn.id)
+    try:
+        txn_id = post(conn, command).id
+    except LedgerError as error:
+        # The ledger key hashes Idempotency-Key and body, so a reused key there is this very
+        # request again, differing only in what time decides (a hold's absolute expiry).
+        txn_id = queries.transaction_id_by_key(conn, principal.merchant_id, command.key)
+        if error.code != "idempotency_key_reused" or txn_id is None:
+            raise
+    return queries.get_transaction(conn, principal.merchant_id, txn_id)
 
 
 def _own_accounts(session, principal: Principal, ids: set[uuid.UUID]) -> None:

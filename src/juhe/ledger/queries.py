@@ -72,6 +72,10 @@ def transaction_view(row, entries: list) -> dict:
     }
 
 
+def transaction_id_by_key(conn: Connection, merchant_id: uuid.UUID, key: str) -> uuid.UUID | None:
+    return conn.scalar(select(TXNS.c.id).where(TXNS.c.idempotency_key == key, TXNS.c.merchant_id == merchant_id))
+
+
 def get_transaction(conn: Connection, merchant_id: uuid.UUID, txn_id: uuid.UUID) -> dict | None:
     row = conn.execute(select(TXNS).where(TXNS.c.id == txn_id, TXNS.c.merchant_id == merchant_id)).first()
     if row is None:
