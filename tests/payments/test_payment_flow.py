@@ -212,3 +212,37 @@ def test_abandoned_order_is_closed_by_the_worker(stack):
             status = session.scalar(select(PaymentAttempt.status).where(PaymentAttempt.order_no == payment["channel_order_no"]))
         time.sleep(0.05)
     assert status == "closed"
+
+
+def _outcomes(stack) -> list[str]:
+    with stack.db.session() as session:
+        return [n.outcome for n in session.scalars(select(ChannelNotification).order_by(ChannelNotification.id))]
+
+
+def test_notification_with_a_wrong_amount_is_rejected_and_changes_nothing(stack):
+    payment = create(stack, preferred_channel="wechatpay").json()
+    running = stack.sandbox("wechatpay")
+    running.sandbox.book.get(payment["channel_order_no"]).amount_minor += 1  # the channel reports 12.89
+    stack.pay(payment)
+    deadline = time.monotonic() + 5
+    while "amount_mismatch" not in _outcomes(stack) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "amount_mismatch" in _outcomes(stack)
+    assert stack.api.get(f"/v1/payments/{payment['id']}", headers=stack.key("business")).json()["status"] == "processing"
+    assert payable_balance(stack) == 0
+
+
+def test_duplicated_notifications_book_the_payment_once(stack):
+    httpx.put(f"{stack.sandbox('unionpay').server.base_url}/sandbox/faults", json={"duplicate_notify_rate": 1.0})
+    payment = create(stack, preferred_channel="unionpay").json()
+    stack.pay(payment)
+    assert stack.wait_for(payment["id"], {"succeeded"})["status"] == "succeeded"
+    deadline = time.monotonic() + 5
+    while _outcomes(stack).count("applied") + _outcomes(stack).count("duplicate") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The poller may book it first; then both notifications are duplicates. Never two bookings.
+    assert len(_outcomes(stack)) == 2 and _outcomes(stack).count("applied") <= 1
+    assert set(_outcomes(stack)) <= {"applied", "duplicate"}
+    collected = stack.api.get("/v1/ledger/transactions", headers=stack.key("finance")).json()["data"]
+    assert len(collected) == 1
+    assert payable_balance(stack) == 1288 - stack.wait_for(payment["id"], {"succeeded"})["fee_minor"]
