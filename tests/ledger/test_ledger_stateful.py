@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 from sqlalchemy import func, select
@@ -298,6 +298,8 @@ LedgerMachine.TestCase.settings = settings(
     max_examples=60,
     stateful_step_count=50,
     deadline=None,
+    # No `explain` phase: it traces every line of SQLAlchemy and would take minutes on a failure.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestLedgerStateful = LedgerMachine.TestCase

@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select, update
 from juhe.db.engine import Database
 from juhe.db.models import Account, LedgerEntry, LedgerTransaction
 from juhe.db.types import utcnow
+from juhe.ledger import posting
 from juhe.ledger import (
     Capture,
     Entry,
@@ -108,7 +109,7 @@ def test_post_then_replay_returns_the_same_transaction_and_writes_once(db, chart
     assert balance(db, chart.shop).posted.amount_minor == 10_000
 
 
-def test_replay_of_a_stored_transaction_returns_its_entries_and_links(db, chart):
+def test_replay_of_a_stored_capture_returns_its_entries_and_hold(db, chart):
     # A retried request must get the answer the first call got, not a hollow copy.
     fund(db, chart, 10_000)
     [held] = write(db, transfer("hold", chart.shop, chart.fees, 300, pending=True, expires_at=NOW + timedelta(hours=1)))
@@ -119,6 +120,19 @@ def test_replay_of_a_stored_transaction_returns_its_entries_and_links(db, chart)
     assert sorted((e.account_id, e.amount_minor) for e in again.entries) == sorted(
         (e.account_id, e.amount_minor) for e in captured.entries
     )
+
+
+def test_replay_of_a_stored_hold_returns_its_expiry_description_and_metadata(db, chart):
+    fund(db, chart, 10_000)
+    command = transfer(
+        "hold", chart.shop, chart.fees, 300, pending=True, expires_at=NOW + timedelta(hours=1),
+        description="pre-authorisation", metadata={"order": "o-1"},
+    )
+    [held] = write(db, command)
+    [again] = write(db, command)
+    assert again.replayed
+    assert (again.id, again.kind, again.status) == (held.id, "hold", "pending")
+    assert (again.expires_at, again.description, again.metadata) == (held.expires_at, "pre-authorisation", {"order": "o-1"})
 
 
 def test_same_key_with_other_content_is_rejected_and_writes_nothing(db, chart):
@@ -154,21 +168,35 @@ def test_batch_with_one_overdraft_writes_nothing_even_if_the_caller_commits(db, 
     assert snapshot(db) == stored
 
 
-def test_batch_the_database_rejects_leaves_nothing_behind(db, chart):
-    # An entry no BIGINT column can hold fails inside the write, after the first rows went in.
+def test_failure_after_the_rows_are_written_leaves_nothing_behind(db, chart, monkeypatch):
+    # The database fails after the transactions and entries went in, before the balances:
+    # the caller's transaction must take all of it back.
+    def fail(*_args):
+        raise RuntimeError("connection lost")
+
+    fund(db, chart, 1_000)
     stored = snapshot(db)
-    with pytest.raises(Exception):
-        write(db, transfer("a", chart.bank, chart.shop, 500), transfer("b", chart.bank, chart.fees, 2**63))
+    monkeypatch.setattr(posting, "_store_balances", fail)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        write(db, transfer("a", chart.bank, chart.shop, 500), transfer("b", chart.shop, chart.fees, 700))
     assert snapshot(db) == stored
     assert verify(db).ok
 
 
 def test_amount_beyond_bigint_is_a_ledger_error(db, chart):
-    # The rules should refuse what the balance columns cannot hold, with a problem code, instead
-    # of handing the database an int it fails on (OverflowError / NumericValueOutOfRange).
+    # The rules refuse what the columns cannot hold, with a problem code, instead of handing
+    # the database an int it fails on (OverflowError / NumericValueOutOfRange).
+    stored = snapshot(db)
     with pytest.raises(LedgerError) as caught:
-        write(db, transfer("a", chart.bank, chart.fees, 2**63))
-    assert caught.value.code == "invalid_amount"
+        write(db, transfer("a", chart.bank, chart.shop, 500), transfer("b", chart.bank, chart.fees, 2**63))
+    assert [(p.index, p.code) for p in caught.value.problems] == [(1, "invalid_amount")]
+    assert snapshot(db) == stored
+
+
+def test_balance_beyond_bigint_is_a_ledger_error(db, chart):
+    write(db, transfer("a", chart.bank, chart.fees, 2**63 - 1))
+    assert rejected(db, transfer("b", chart.bank, chart.fees, 1)) == ["balance_overflow"]
+    assert verify(db).ok
 
 
 # --- stored balances equal the entries ------------------------------------------------------

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from juhe.ledger.rules import (
+    AMOUNT_MAX,
     BATCH_MAX,
     ENTRIES_MAX,
     AccountState,
@@ -127,7 +128,7 @@ def test_entries_balanced_per_currency_may_mix_currencies():
     assert sorted((e.currency, e.amount_minor) for e in txn.entries) == [("CNY", -720), ("CNY", 720), ("USD", -100), ("USD", 100)]
 
 
-@pytest.mark.parametrize("amount", [0, 1.0, 100.0, True, None])
+@pytest.mark.parametrize("amount", [0, 1.0, 100.0, True, None, AMOUNT_MAX + 1, -AMOUNT_MAX - 1])
 def test_entry_amount_must_be_a_non_zero_int(amount):
     a, b = bank(), bank()
     problems = check_entries(0, (Entry(a.id, amount), Entry(b.id, 100)), {a.id: a, b.id: b})
@@ -170,6 +171,26 @@ def test_debit_normal_account_cannot_be_credited_beyond_its_debits():
     book = Book(due, other)
     assert book.problems(move("t1", other, due, 51)) == [(0, "insufficient_funds")]
     book.post(move("t2", other, due, 50))
+
+
+def test_entry_of_exactly_64_bits_is_allowed():
+    a, b = bank(), bank()
+    assert check_entries(0, (Entry(a.id, AMOUNT_MAX), Entry(b.id, -AMOUNT_MAX)), {a.id: a, b.id: b}) == []
+
+
+@pytest.mark.parametrize("column", ["debits_posted", "credits_posted"])
+def test_balance_that_would_exceed_64_bits_is_rejected(column):
+    full = account("CNY", "debit", False, **{column: AMOUNT_MAX})
+    other = bank()
+    book = Book(full, other)
+    pushes = move("t1", full, other, 1) if column == "debits_posted" else move("t1", other, full, 1)
+    assert book.problems(pushes) == [(0, "balance_overflow")]
+
+
+def test_pending_balance_that_would_exceed_64_bits_is_rejected():
+    full = account("CNY", "debit", False, debits_pending=AMOUNT_MAX)
+    other = bank()
+    assert Book(full, other).problems(hold("h1", full, other, 1)) == [(0, "balance_overflow")]
 
 
 def test_account_that_allows_overdraft_may_go_negative():

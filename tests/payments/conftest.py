@@ -40,7 +40,7 @@ class Stack:
         open_as_browser(payment["next_action"], running.sandbox.adapter_config().base_url)
         return httpx.post(f"{running.server.base_url}/sandbox/pay/{payment['channel_order_no']}", json={"outcome": outcome})
 
-    def wait_for(self, payment_id: str, statuses: set[str], merchant: int = 0, timeout_s: float = 10) -> dict:
+    def wait_for(self, payment_id: str, statuses: set[str], merchant: int = 0, timeout_s: float = 30) -> dict:
         deadline = time.monotonic() + timeout_s
         while True:
             payment = self.api.get(f"/v1/payments/{payment_id}", headers=self.key("business", merchant)).json()
@@ -76,12 +76,18 @@ def _receiver(received: list) -> FastAPI:
     return app
 
 
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """Sandbox keys and certificates are made once per session: RSA key generation is slow."""
+    return tmp_path_factory.mktemp("juhe-data")
+
+
 @pytest.fixture
-def stack(tmp_path, request):
+def stack(tmp_path, data_dir, request):
     url = request.getfixturevalue(getattr(request, "param", "sqlite_url"))
     api_port = free_port()
     settings = Settings(
-        database_url=url, data_dir=tmp_path / "data", sandbox_base_port=0, public_base_url=f"http://127.0.0.1:{api_port}",
+        database_url=url, data_dir=data_dir, sandbox_base_port=0, public_base_url=f"http://127.0.0.1:{api_port}",
         poll_initial_s=0.2, worker_interval_s=0.1,
     )
     db = Database(url)
