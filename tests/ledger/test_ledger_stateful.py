@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from juhe.db.engine import Database
 from juhe.db.models import Account, LedgerTransaction
 from juhe.ledger import Capture, Entry, LedgerError, Post, Reverse, Void, expire_holds, open_account, post_many, transfer, verify_ledger
+from juhe.ledger.accounts import KINDS, kind_of
 
 ACCOUNTS = Account.__table__
 TXNS = LedgerTransaction.__table__
@@ -61,7 +62,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 account_id = open_account(conn, code, currency, no_overdraft=no_overdraft)
                 self.ids[name] = account_id
                 self.no_overdraft[account_id] = no_overdraft
-                self.sides[account_id] = "debit" if code.split(":")[0] in ("bank", "clearing") else "credit"
+                self.sides[account_id] = KINDS[kind_of(code)]
         self.model = {account_id: [0, 0, 0, 0] for account_id in self.ids.values()}  # dr, cr, dr pending, cr pending
         self.txns: dict = {}  # id → {"kind", "entries": [(account, amount)], "status", "expires_at", "reversed"}
 

@@ -102,10 +102,11 @@ def _load_by_keys(conn: Connection, keys: set[str]) -> dict[str, StoredTxn]:
     """Transactions already posted under these keys, whole, so a replay answers like the original."""
     found: dict[str, StoredTxn] = {}
     columns = (TXNS.c.id, TXNS.c.idempotency_key, TXNS.c.content_hash, TXNS.c.kind, TXNS.c.status,
-               TXNS.c.merchant_id, TXNS.c.expires_at, TXNS.c.hold_id, TXNS.c.reverses_id, TXNS.c.description)
+               TXNS.c.merchant_id, TXNS.c.expires_at, TXNS.c.hold_id, TXNS.c.reverses_id, TXNS.c.description,
+               TXNS.c.metadata)
     for chunk in _chunks(keys):
         for row in conn.execute(select(*columns).where(TXNS.c.idempotency_key.in_(chunk))):
-            found[row[1]] = StoredTxn(*row[:7], hold_id=row[7], reverses_id=row[8], description=row[9])
+            found[row[1]] = StoredTxn(*row[:7], hold_id=row[7], reverses_id=row[8], description=row[9], metadata=row[10])
     if found:
         by_id = {txn.id: txn for txn in found.values()}
         for chunk in _chunks(by_id):

@@ -133,6 +133,7 @@ class StoredTxn:
     hold_id: uuid.UUID | None = None
     reverses_id: uuid.UUID | None = None
     description: str = ""
+    metadata: Mapping | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,15 +279,20 @@ def check_entries(index: int, entries: Sequence[Entry], states: Mapping[uuid.UUI
         return [Problem(index, "invalid_entries", f"a transaction has 2–{ENTRIES_MAX} entries")]
     problems: list[Problem] = []
     totals: dict[str, int] = {}
+    sums_known = True  # an entry of unknown account or size leaves the sums meaningless
     for entry in entries:
-        if type(entry.amount_minor) is not int or entry.amount_minor == 0 or abs(entry.amount_minor) > AMOUNT_MAX:
-            problems.append(Problem(index, "invalid_amount", "entry amounts are non-zero integers of minor units within 64 bits"))
-            continue
         state = states.get(entry.account_id)
+        sized = type(entry.amount_minor) is int and abs(entry.amount_minor) <= AMOUNT_MAX
+        if not sized or entry.amount_minor == 0:
+            problems.append(Problem(index, "invalid_amount", "entry amounts are non-zero integers of minor units within 64 bits"))
         if state is None:
             problems.append(Problem(index, "account_not_found", f"no account {entry.account_id}"))
+        if state is None or not sized:
+            sums_known = False
             continue
         totals[state.currency] = totals.get(state.currency, 0) + entry.amount_minor
+    if not sums_known:
+        return problems
     for currency, total in totals.items():
         if total != 0:
             problems.append(Problem(index, "unbalanced", f"{currency} entries sum to {total}, not 0"))
@@ -366,8 +372,8 @@ def _as_planned(txn: StoredTxn | None) -> PlannedTxn | None:
     if txn is None:
         return None
     return PlannedTxn(
-        txn.id, txn.key, txn.content_hash, txn.kind, txn.status, txn.merchant_id, txn.description, None, txn.entries,
-        txn.hold_id, txn.reverses_id,
+        txn.id, txn.key, txn.content_hash, txn.kind, txn.status, txn.merchant_id, txn.description, txn.metadata,
+        txn.entries, txn.hold_id, txn.reverses_id, txn.expires_at,
     )
 
 
