@@ -21,6 +21,10 @@ class Scenario(StrEnum):
     WEB = "web"  # desktop browser redirect / form
     WAP = "wap"  # mobile browser redirect (WeChat H5)
     JSAPI = "jsapi"  # inside the wallet's own browser / mini program, needs the payer's id
+    POS = "pos"  # card present at a store terminal
+    FACE = "face"  # face payment at a store device
+    B2B = "b2b"  # corporate bank transfer
+    CROSSBORDER = "crossborder"  # cross-border credit transfer or digital-currency rail
 
 
 class ChannelError(Exception):
@@ -56,7 +60,7 @@ class ChargeRequest:
 class PayerAction:
     """What the payer needs to complete the payment, in channel-neutral form."""
 
-    kind: Literal["qr", "redirect", "app", "form"]
+    kind: Literal["qr", "redirect", "app", "form", "none"]  # none: nothing left for the payer to do
     qr_content: str | None = None
     redirect_url: str | None = None
     app_params: Mapping[str, str] | None = None
@@ -87,6 +91,13 @@ class PaymentStatus:
     channel_txn_id: str | None = None
     paid_at: datetime | None = None
     failure_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeSucceeded:
+    """Channels that answer at once (card present, face pay, wallet transfer): the money moved."""
+
+    status: PaymentStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +146,7 @@ class Channel(Protocol):
     scenarios: frozenset[Scenario]
     currencies: frozenset[str]
 
-    async def create(self, request: ChargeRequest) -> ChargeCreated | Declined: ...
+    async def create(self, request: ChargeRequest) -> ChargeCreated | ChargeSucceeded | Declined: ...
 
     async def query(self, payment_id: str) -> PaymentStatus: ...
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from juhe.channels.base import ChannelError, ChargeCreated, ChargeRequest, Declined, Scenario
+from juhe.channels.base import ChannelError, ChargeCreated, ChargeRequest, ChargeSucceeded, Declined, PayerAction, Scenario
 from juhe.db.models import BusinessLine, Store
 from juhe.db.types import utcnow
 from juhe.money import Money
@@ -170,6 +170,10 @@ async def _try_channel(ctx: PaymentsContext, payment: Payment, channel: str, new
     if isinstance(result, Declined):
         _set_attempt(ctx, attempt.id, "failed", f"{result.code}: {result.message}")
         return f"declined {result.code}"
+    if isinstance(result, ChargeSucceeded):
+        _activate(ctx, payment.id, attempt, channel, ChargeCreated(PayerAction(kind="none")))
+        apply_payment_status(ctx, attempt.order_no, result.status, "answer")
+        return "created"
     assert isinstance(result, ChargeCreated)
     _activate(ctx, payment.id, attempt, channel, result)
     return "created"
