@@ -21,12 +21,17 @@ def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
         yield session
 
 
+def get_read_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
+    with db.reader() as session, session.begin():
+        yield session
+
+
 def get_principal(request: Request, db: Annotated[Database, Depends(get_db)]) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret:
         raise ApiError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
-    with db.engine.connect().execution_options(sqlite_read_only=True) as conn, Session(bind=conn) as session:
+    with db.reader() as session:
         principal = authenticate(session, secret.strip())
     if principal is None:
         raise ApiError(401, "unauthorized", "the API key is not valid or has been revoked")
@@ -44,5 +49,8 @@ def require(*roles: str):
     return check
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client that got its 201 can read
+# what it wrote, and no lock is held while the answer goes out.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_db)]

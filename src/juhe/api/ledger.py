@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
-from juhe.api.deps import SessionDep, require
+from juhe.api.deps import ReadSessionDep, SessionDep, require
 from juhe.api.errors import ApiError
 from juhe.api.idempotency import run_idempotent
 from juhe.db.types import utcnow
@@ -79,27 +79,27 @@ def create_account(body: AccountIn, principal: Writer, session: SessionDep) -> d
 
 @router.get("/accounts")
 def list_accounts(
-    principal: Reader, session: SessionDep, limit: PageLimit = 50, cursor: uuid.UUID | None = None,
+    principal: Reader, session: ReadSessionDep, limit: PageLimit = 50, cursor: uuid.UUID | None = None,
     currency: str | None = None,
 ) -> dict:
     page = queries.list_accounts(session.connection(), principal.merchant_id, limit=limit, cursor=cursor, currency=currency)
-    return {"data": page.data, "next_cursor": page.next_cursor}
+    return page.as_json()
 
 
 @router.get("/accounts/{account_id}")
-def get_account(account_id: uuid.UUID, principal: Reader, session: SessionDep) -> dict:
+def get_account(account_id: uuid.UUID, principal: Reader, session: ReadSessionDep) -> dict:
     return _found(queries.get_account(session.connection(), principal.merchant_id, account_id), "account")
 
 
 @router.get("/accounts/{account_id}/balance")
-def get_balance(account_id: uuid.UUID, principal: Reader, session: SessionDep) -> dict:
+def get_balance(account_id: uuid.UUID, principal: Reader, session: ReadSessionDep) -> dict:
     account = _found(queries.get_account(session.connection(), principal.merchant_id, account_id), "account")
     return {"account_id": account["id"], "currency": account["currency"], **account["balance"]}
 
 
 @router.get("/ledger/transactions")
 def list_transactions(
-    principal: Reader, session: SessionDep, limit: PageLimit = 50, cursor: uuid.UUID | None = None,
+    principal: Reader, session: ReadSessionDep, limit: PageLimit = 50, cursor: uuid.UUID | None = None,
     account_id: uuid.UUID | None = None,
     kind: Literal["posting", "hold", "capture", "void", "reversal"] | None = None,
     created_from: AwareDatetime | None = None, created_to: AwareDatetime | None = None,
@@ -108,11 +108,11 @@ def list_transactions(
         session.connection(), principal.merchant_id, limit=limit, cursor=cursor, account_id=account_id, kind=kind,
         created_from=created_from, created_to=created_to,
     )
-    return {"data": page.data, "next_cursor": page.next_cursor}
+    return page.as_json()
 
 
 @router.get("/ledger/transactions/{txn_id}")
-def get_transaction(txn_id: uuid.UUID, principal: Reader, session: SessionDep) -> dict:
+def get_transaction(txn_id: uuid.UUID, principal: Reader, session: ReadSessionDep) -> dict:
     return _found(queries.get_transaction(session.connection(), principal.merchant_id, txn_id), "transaction")
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from juhe import merchants
-from juhe.api.deps import SessionDep, get_principal, require
+from juhe.api.deps import ReadSessionDep, SessionDep, get_principal, require
 from juhe.api.errors import ApiError
 from juhe.config import get_settings
 from juhe.db.models import ApiKey, BusinessLine, Merchant, Store
@@ -64,7 +64,7 @@ def create_merchant(body: MerchantIn, session: SessionDep, authorization: str = 
 
 
 @router.get("/merchant")
-def get_merchant(principal: Anyone, session: SessionDep) -> dict:
+def get_merchant(principal: Anyone, session: ReadSessionDep) -> dict:
     return merchant_view(session.get(Merchant, principal.merchant_id))
 
 
@@ -74,7 +74,7 @@ def add_store(body: UnitIn, principal: UnitManager, session: SessionDep) -> dict
 
 
 @router.get("/stores")
-def list_stores(principal: Anyone, session: SessionDep) -> dict:
+def list_stores(principal: Anyone, session: ReadSessionDep) -> dict:
     rows = session.scalars(select(Store).where(Store.merchant_id == principal.merchant_id).order_by(Store.code))
     return {"data": [unit_view(s) for s in rows]}
 
@@ -85,7 +85,7 @@ def add_business_line(body: UnitIn, principal: UnitManager, session: SessionDep)
 
 
 @router.get("/business-lines")
-def list_business_lines(principal: Anyone, session: SessionDep) -> dict:
+def list_business_lines(principal: Anyone, session: ReadSessionDep) -> dict:
     rows = session.scalars(
         select(BusinessLine).where(BusinessLine.merchant_id == principal.merchant_id).order_by(BusinessLine.code)
     )
@@ -100,7 +100,7 @@ def issue_key(body: ApiKeyIn, principal: KeyManager, session: SessionDep) -> dic
 
 
 @router.get("/api-keys")
-def list_keys(principal: KeyManager, session: SessionDep) -> dict:
+def list_keys(principal: KeyManager, session: ReadSessionDep) -> dict:
     rows = session.scalars(select(ApiKey).where(ApiKey.merchant_id == principal.merchant_id).order_by(ApiKey.created_at))
     return {"data": [key_view(k) for k in rows]}
 

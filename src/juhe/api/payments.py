@@ -15,6 +15,7 @@ from juhe.api.deps import require
 from juhe.api.errors import ApiError
 from juhe.api.idempotency import idempotency_key, request_fingerprint
 from juhe.channels.base import Scenario
+from juhe.db.pages import PAGE_MAX, Page, keyset, split
 from juhe.ledger.rules import AMOUNT_MAX
 from juhe.merchants import Principal
 from juhe.money import Money
@@ -29,7 +30,6 @@ router = APIRouter(prefix="/v1", tags=["payments"])
 Seller = Annotated[Principal, Depends(require("business"))]
 Refunder = Annotated[Principal, Depends(require("business", "finance"))]
 Reader = Annotated[Principal, Depends(require("business", "finance", "risk"))]
-PAGE_MAX = 200
 
 
 def get_ctx(request: Request) -> PaymentsContext:
@@ -88,18 +88,14 @@ def list_payments(
         query = query.where(Payment.created_at >= created_from)
     if created_to:
         query = query.where(Payment.created_at < created_to)
-    if cursor:
-        query = query.where(Payment.id < cursor)
-    with ctx.db.session() as session:
-        rows = session.scalars(query.order_by(Payment.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"data": [payment_view(p) for p in rows], "next_cursor": str(rows[-1].id) if more else None}
+    with ctx.db.reader() as session:
+        rows, next_cursor = split(session.scalars(keyset(query, Payment.id, limit=limit, cursor=cursor)).all(), limit)
+    return Page([payment_view(p) for p in rows], next_cursor).as_json()
 
 
 @router.get("/payments/{payment_id}")
 def get_payment(payment_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict:
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         payment = _own(session, principal, payment_id)
         timeline = session.scalars(select(PaymentEvent).where(PaymentEvent.payment_id == payment_id).order_by(PaymentEvent.id)).all()
         return payment_view(payment, list(timeline))
@@ -107,7 +103,7 @@ def get_payment(payment_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict:
 
 @router.get("/payments/{payment_id}/qr.png", response_class=Response)
 def payment_qr(payment_id: uuid.UUID, principal: Reader, ctx: Ctx) -> Response:
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         payment = _own(session, principal, payment_id)
     content = (payment.next_action or {}).get("qr_content") or (payment.next_action or {}).get("redirect_url")
     if payment.status != "processing" or not content:
@@ -135,7 +131,7 @@ async def refund_payment(payment_id: uuid.UUID, body: RefundIn, request: Request
 
 @router.get("/payments/{payment_id}/refunds")
 def list_refunds(payment_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict:
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         _own(session, principal, payment_id)
         rows = session.scalars(select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.created_at)).all()
         return {"data": [refund_view(r) for r in rows]}
@@ -143,7 +139,7 @@ def list_refunds(payment_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict:
 
 @router.get("/refunds/{refund_id}")
 def get_refund(refund_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict:
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         refund = session.get(Refund, refund_id)
         if refund is None or refund.merchant_id != principal.merchant_id:
             raise ApiError(404, "refund_not_found", f"no refund {refund_id}")

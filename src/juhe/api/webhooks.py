@@ -10,7 +10,7 @@ from typing import Annotated, Iterator, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from juhe.api.deps import SessionDep, require
+from juhe.api.deps import ReadSessionDep, SessionDep, require
 from juhe.api.errors import ApiError
 from juhe.merchants import Principal
 from juhe.webhooks import endpoints, queries
@@ -43,13 +43,13 @@ def create_endpoint(body: EndpointIn, principal: Integrator, session: SessionDep
 
 
 @router.get("/endpoints")
-def list_endpoints(principal: Integrator, session: SessionDep, limit: PageLimit = 50, cursor: uuid.UUID | None = None) -> dict:
+def list_endpoints(principal: Integrator, session: ReadSessionDep, limit: PageLimit = 50, cursor: uuid.UUID | None = None) -> dict:
     page = queries.list_endpoints(session.connection(), principal.merchant_id, limit=limit, cursor=cursor)
-    return {"data": page.data, "next_cursor": page.next_cursor}
+    return page.as_json()
 
 
 @router.get("/endpoints/{endpoint_id}")
-def get_endpoint(endpoint_id: uuid.UUID, principal: Integrator, session: SessionDep) -> dict:
+def get_endpoint(endpoint_id: uuid.UUID, principal: Integrator, session: ReadSessionDep) -> dict:
     return _found(queries.get_endpoint(session.connection(), principal.merchant_id, endpoint_id), "webhook endpoint")
 
 
@@ -69,18 +69,18 @@ def rotate_secret(endpoint_id: uuid.UUID, principal: Integrator, session: Sessio
 
 @router.get("/deliveries")
 def list_deliveries(
-    principal: Integrator, session: SessionDep, limit: PageLimit = 50, cursor: uuid.UUID | None = None,
+    principal: Integrator, session: ReadSessionDep, limit: PageLimit = 50, cursor: uuid.UUID | None = None,
     status: Literal["pending", "delivered", "failed"] | None = None,
     event_type: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict:
     page = queries.list_deliveries(
         session.connection(), principal.merchant_id, limit=limit, cursor=cursor, status=status, event_type=event_type
     )
-    return {"data": page.data, "next_cursor": page.next_cursor}
+    return page.as_json()
 
 
 @router.get("/deliveries/{delivery_id}")
-def get_delivery(delivery_id: uuid.UUID, principal: Integrator, session: SessionDep) -> dict:
+def get_delivery(delivery_id: uuid.UUID, principal: Integrator, session: ReadSessionDep) -> dict:
     return _found(queries.get_delivery(session.connection(), principal.merchant_id, delivery_id), "delivery")
 
 
@@ -93,7 +93,7 @@ def redeliver(delivery_id: uuid.UUID, principal: Integrator, session: SessionDep
 
 
 @router.get("/events/{event_id}")
-def get_event(event_id: uuid.UUID, principal: Integrator, session: SessionDep) -> dict:
+def get_event(event_id: uuid.UUID, principal: Integrator, session: ReadSessionDep) -> dict:
     return _found(queries.get_event(session.connection(), principal.merchant_id, event_id), "event")
 
 

@@ -63,13 +63,20 @@ class Database:
         if migrate:
             upgrade(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Readers never take SQLite's write lock (WAL lets them run beside the writer).
+        self.read_sessions = sessionmaker(self.engine.execution_options(sqlite_read_only=True), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     def session(self) -> Session:
+        """A session that may write: on SQLite its transaction takes the write lock at BEGIN."""
         return self.sessions()
+
+    def reader(self) -> Session:
+        """A session for reading only."""
+        return self.read_sessions()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select
 
+from juhe.db.pages import PAGE_MAX, Page, keyset, split
 from juhe.ledger.accounts import balance_of
 from juhe.ledger.posting import ACCOUNTS, ENTRIES, TXNS
-
-PAGE_MAX = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    data: list[dict]
-    next_cursor: str | None
 
 
 def account_view(row) -> dict:
@@ -54,10 +46,8 @@ def list_accounts(
     query = select(ACCOUNTS).where(ACCOUNTS.c.merchant_id == merchant_id)
     if currency:
         query = query.where(ACCOUNTS.c.currency == currency)
-    if cursor:
-        query = query.where(ACCOUNTS.c.id < cursor)
-    rows = conn.execute(query.order_by(ACCOUNTS.c.id.desc()).limit(min(limit, PAGE_MAX) + 1)).all()
-    return _page([account_view(r) for r in rows], limit)
+    rows, next_cursor = split(conn.execute(keyset(query, ACCOUNTS.c.id, limit=limit, cursor=cursor)).all(), limit)
+    return Page([account_view(r) for r in rows], next_cursor)
 
 
 def transaction_view(row, entries: list) -> dict:
@@ -104,19 +94,10 @@ def list_transactions(
         query = query.where(TXNS.c.created_at >= created_from)
     if created_to:
         query = query.where(TXNS.c.created_at < created_to)
-    if cursor:
-        query = query.where(TXNS.c.id < cursor)
-    rows = conn.execute(query.order_by(TXNS.c.id.desc()).limit(min(limit, PAGE_MAX) + 1)).all()
+    rows, next_cursor = split(conn.execute(keyset(query, TXNS.c.id, limit=limit, cursor=cursor)).all(), limit)
     ids = [r.id for r in rows]
     by_txn: dict[uuid.UUID, list] = {i: [] for i in ids}
     if ids:
         for e in conn.execute(select(ENTRIES).where(ENTRIES.c.transaction_id.in_(ids)).order_by(ENTRIES.c.id)):
             by_txn[e.transaction_id].append(e)
-    return _page([transaction_view(r, by_txn[r.id]) for r in rows], limit)
-
-
-def _page(items: list[dict], limit: int) -> Page:
-    limit = min(limit, PAGE_MAX)
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items, items[-1]["id"] if more else None)
+    return Page([transaction_view(r, by_txn[r.id]) for r in rows], next_cursor)

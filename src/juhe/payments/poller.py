@@ -38,7 +38,7 @@ async def poll_due(ctx: PaymentsContext, now: datetime | None = None) -> int:
             select(Refund.id).where(Refund.status == "pending", or_(Refund.next_poll_at <= now, Refund.next_poll_at.is_(None)))
             .order_by(Refund.next_poll_at).limit(POLL_BATCH_MAX)
         ).all()
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         loose_attempts = session.scalars(
             select(PaymentAttempt).where(PaymentAttempt.status == "abandoned").limit(POLL_BATCH_MAX)
         ).all()
@@ -68,7 +68,7 @@ async def close_loose(ctx: PaymentsContext, attempt: PaymentAttempt) -> bool:
 
 async def fail_interrupted(ctx: PaymentsContext, payment_id) -> str:
     """A payment whose create was cut short: close every order it may have, then fail it."""
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         attempts = session.scalars(select(PaymentAttempt).where(
             PaymentAttempt.payment_id == payment_id, PaymentAttempt.status.in_(("creating", "pending")))).all()
     for attempt in attempts:
@@ -87,7 +87,7 @@ async def fail_interrupted(ctx: PaymentsContext, payment_id) -> str:
 
 
 async def poll_payment(ctx: PaymentsContext, payment_id, now: datetime) -> str:
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         payment = session.get(Payment, payment_id)
         attempt = session.get(PaymentAttempt, payment.active_attempt_id)
     try:
@@ -132,7 +132,7 @@ def _reschedule(ctx: PaymentsContext, payment_id, now: datetime) -> None:
 
 
 async def poll_refund(ctx: PaymentsContext, refund_id) -> str:
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         refund = session.get(Refund, refund_id)
         attempt = session.get(PaymentAttempt, refund.attempt_id)
     try:

@@ -32,11 +32,11 @@ async def create_refund(
     try:
         refund, created = _book(ctx, merchant_id, payment_id, key, request_hash, amount_minor, reason)
     except IntegrityError:
-        with ctx.db.session() as session:
+        with ctx.db.reader() as session:
             refund, created = _replay(session, merchant_id, key, request_hash), False
     if created:
         await submit_refund(ctx, refund.id)
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         return session.get(Refund, refund.id), created
 
 
@@ -80,7 +80,7 @@ def _replay(session, merchant_id, key, request_hash) -> Refund:
 
 async def submit_refund(ctx: PaymentsContext, refund_id: uuid.UUID) -> str:
     """Ask the channel to refund (its refund number is ours, so asking twice refunds once)."""
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         refund = session.get(Refund, refund_id)
         attempt = session.get(PaymentAttempt, refund.attempt_id)
         payment = session.get(Payment, refund.payment_id)

@@ -99,7 +99,7 @@ def _insert(ctx: PaymentsContext, merchant_id: uuid.UUID, key: str, request_hash
             return payment, True
     except IntegrityError:
         # A concurrent request with the same key won the insert; answer as its replay.
-        with ctx.db.session() as session:
+        with ctx.db.reader() as session:
             return _replay(_by_key(session, merchant_id, key), request_hash), False
 
 
@@ -129,7 +129,7 @@ def _contracts(session: Session, merchant_id: uuid.UUID) -> list[Contract]:
 
 
 async def submit_to_channels(ctx: PaymentsContext, payment_id: uuid.UUID, contracts: list[Contract], new: NewPayment) -> Payment:
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         payment = session.get(Payment, payment_id)
     choice = route(ctx.channels, contracts, ctx.health, scenario=new.scenario, currency=payment.currency,
                    amount_minor=payment.amount_minor, preferred=new.preferred_channel)
@@ -224,7 +224,7 @@ def _activate(ctx: PaymentsContext, payment_id: uuid.UUID, attempt: PaymentAttem
 async def cancel_payment(ctx: PaymentsContext, merchant_id: uuid.UUID, payment_id: uuid.UUID) -> Payment:
     """Cancel before success. The channel is asked first: a payment it reports paid is
     recorded as succeeded instead, and the cancel is refused."""
-    with ctx.db.session() as session:
+    with ctx.db.reader() as session:
         payment = session.get(Payment, payment_id)
         if payment is None or payment.merchant_id != merchant_id:
             raise PaymentError(404, "payment_not_found", f"no payment {payment_id}")

@@ -4,22 +4,16 @@ Secrets never appear here: they are shown once, by the calls that create them.""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select
 
+from juhe.db.pages import PAGE_MAX, Page, keyset, split
+
 from juhe.webhooks.models import ATTEMPTS, DELIVERIES, ENDPOINTS, EVENTS
 
-PAGE_MAX = 200
 ATTEMPTS_SHOWN_MAX = 100  # the newest; a delivery retried for days has a few dozen
 DELIVERY_COLUMNS = (*DELIVERIES.c, EVENTS.c.type.label("event_type"), ENDPOINTS.c.url)
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    data: list[dict]
-    next_cursor: str | None
 
 
 def endpoint_view(row) -> dict:
@@ -56,10 +50,8 @@ def get_endpoint(conn: Connection, merchant_id: uuid.UUID, endpoint_id: uuid.UUI
 
 def list_endpoints(conn: Connection, merchant_id: uuid.UUID, *, limit: int, cursor: uuid.UUID | None = None) -> Page:
     query = select(ENDPOINTS).where(ENDPOINTS.c.merchant_id == merchant_id)
-    if cursor:
-        query = query.where(ENDPOINTS.c.id < cursor)
-    rows = conn.execute(query.order_by(ENDPOINTS.c.id.desc()).limit(min(limit, PAGE_MAX) + 1)).all()
-    return _page([endpoint_view(r) for r in rows], limit)
+    rows, next_cursor = split(conn.execute(keyset(query, ENDPOINTS.c.id, limit=limit, cursor=cursor)).all(), limit)
+    return Page([endpoint_view(r) for r in rows], next_cursor)
 
 
 def list_deliveries(
@@ -71,10 +63,8 @@ def list_deliveries(
         query = query.where(DELIVERIES.c.status == status)
     if event_type:
         query = query.where(EVENTS.c.type == event_type)
-    if cursor:
-        query = query.where(DELIVERIES.c.id < cursor)
-    rows = conn.execute(query.order_by(DELIVERIES.c.id.desc()).limit(min(limit, PAGE_MAX) + 1)).all()
-    return _page([delivery_view(r) for r in rows], limit)
+    rows, next_cursor = split(conn.execute(keyset(query, DELIVERIES.c.id, limit=limit, cursor=cursor)).all(), limit)
+    return Page([delivery_view(r) for r in rows], next_cursor)
 
 
 def get_delivery(conn: Connection, merchant_id: uuid.UUID, delivery_id: uuid.UUID) -> dict | None:
@@ -113,12 +103,6 @@ def _deliveries():
         ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id
     )
 
-
-def _page(items: list[dict], limit: int) -> Page:
-    limit = min(limit, PAGE_MAX)
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items, items[-1]["id"] if more else None)
 
 
 def _iso(value: datetime | None) -> str | None:
