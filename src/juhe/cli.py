@@ -59,7 +59,7 @@ def worker() -> None:
 
 @app.command()
 def sandbox(
-    code: str = typer.Argument(..., help="alipay, wechatpay or unionpay"),
+    code: str = typer.Argument(..., help="alipay, wechatpay, unionpay or facepay"),
     port: int = typer.Option(None, help="Defaults to JUHE_SANDBOX_BASE_PORT + the channel's index."),
     as_json: bool = typer.Option(False, "--json", help="First print the client settings as one JSON line."),
 ) -> None:
@@ -173,6 +173,8 @@ def bench_payments(
     concurrency: int = typer.Option(16, "--concurrency", help="Payers at once."),
     database_url: str = typer.Option(None, "--database-url", help="Default: SQLite in a temp dir; "
                                      "'postgresql': a throwaway server."),
+    api_processes: int = typer.Option(1, "--api-processes", help="1: API + worker in one process; "
+                                      "more: that many API processes beside a `juhe worker`."),
     as_json: bool = typer.Option(False, "--json", help="Print {payments_per_s, baseline_rps, ratio, p50_ms, p99_ms}."),
 ) -> None:
     """Complete payments per second over HTTP (create → sandbox → notification → ledger → webhook) vs. GET /healthz."""
@@ -180,7 +182,37 @@ def bench_payments(
 
     with report.progress_bars() as progress:
         try:
-            result = bench.run(payments=payments, concurrency=concurrency, database_url=database_url, progress=progress)
+            result = bench.run(payments=payments, concurrency=concurrency, database_url=database_url,
+                               api_processes=api_processes, progress=progress)
         except bench.BenchError as e:
             fail(str(e), 1)
     result.print(as_json=as_json, console=console)
+
+
+chaos_app = typer.Typer(help="Chaos runs: faults injected everywhere, then the invariants checked.", no_args_is_help=True)
+app.add_typer(chaos_app, name="chaos")
+
+
+@chaos_app.command("payments")
+def chaos_payments(
+    n: int = typer.Option(10_000, "--n", help="Payments to create (QR, spread over every channel)."),
+    concurrency: int = typer.Option(32, "--concurrency", help="Payers at once."),
+    seed: int = typer.Option(20_250_601, "--seed", help="Seeds the plan and every sandbox's faults."),
+    database_url: str = typer.Option(None, "--database-url", help="Default: SQLite in a temp dir; "
+                                     "'postgresql': a throwaway server."),
+    pay_at_once: bool = typer.Option(False, "--pay-at-once", help="The payer pays each order as it is booked "
+                                     "(paid-at-create channels), before Juhe has the channel's answer."),
+    as_json: bool = typer.Option(False, "--json", help="Print {payments, success_rate, double_charges, stuck, ledger_ok}."),
+) -> None:
+    """Payments under timeouts, 5xx, lost/duplicated/reordered notifications; exits 1 if an invariant broke."""
+    from juhe.bench import chaos, report
+
+    with report.progress_bars() as progress:
+        try:
+            result = chaos.run(n=n, concurrency=concurrency, seed=seed, database_url=database_url,
+                               pay_at_once=pay_at_once, progress=progress)
+        except chaos.ChaosError as e:
+            fail(str(e), 1)
+    result.print(as_json=as_json, console=console)
+    if not result.ok:
+        raise typer.Exit(1)

@@ -17,7 +17,7 @@ from juhe.payments.models import MerchantChannel
 
 PLATFORM_ACCOUNTS = ("reserve:icbc", "revenue:fees", "expense:channel_fees")
 # channel → (merchant fee, channel fee) in basis points: what Juhe charges, what it pays
-CONTRACTS = {"alipay": (60, 38), "wechatpay": (60, 38), "unionpay": (50, 30)}
+CONTRACTS = {"alipay": (60, 38), "wechatpay": (60, 38), "unionpay": (50, 30), "facepay": (60, 38)}
 CHANNELS = tuple(CONTRACTS)
 
 

@@ -246,3 +246,25 @@ def test_duplicated_notifications_book_the_payment_once(stack):
     collected = stack.api.get("/v1/ledger/transactions", headers=stack.key("finance")).json()["data"]
     assert len(collected) == 1
     assert payable_balance(stack) == 1288 - stack.wait_for(payment["id"], {"succeeded"})["fee_minor"]
+
+
+def test_face_payment_succeeds_at_once_and_a_strangers_face_is_declined(stack):
+    import random
+
+    from juhe.channels.facepay import faces
+    from juhe.channels.facepay.device import FaceDevice
+
+    base = stack.sandbox("facepay").server.base_url
+    rng = random.Random(7)
+    template = faces.synthetic_template(rng)
+    enrolled = httpx.post(f"{base}/sandbox/enroll", json={"user_id": "u-lin", "template": list(template)})
+    assert enrolled.status_code in (200, 201), enrolled.text
+    device = FaceDevice(base, "FPD-0001", seed=1)
+    body = {**QR, "scenario": "face", "payer": {"device_id": "FPD-0001", "face_token": device.capture(template)}}
+    paid = create(stack, body, key="face-1").json()
+    assert paid["status"] == "succeeded", paid
+    assert paid["channel"] == "facepay" and paid["fee_minor"] > 0
+    stranger = {**body, "payer": {"device_id": "FPD-0001", "face_token": device.capture(faces.synthetic_template(rng))}}
+    declined = create(stack, stranger, key="face-2").json()
+    assert declined["status"] == "failed" and "FACE_NOT_MATCHED" in declined["failure_message"]
+    assert ledger_ok(stack)

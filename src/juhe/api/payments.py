@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 import qrcode
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -50,7 +50,7 @@ class PaymentIn(BaseModel):
     preferred_channel: str | None = None
     return_url: str | None = Field(None, max_length=512)
     expires_in_s: int | None = Field(None, ge=60, le=86_400)
-    payer: dict[str, str] = Field(default_factory=dict, description="openid for jsapi, client_ip for wap")
+    payer: dict[str, str] = Field(default_factory=dict, description="openid for jsapi, client_ip for wap, device_id and face_token for face")
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
@@ -147,7 +147,7 @@ def get_refund(refund_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict:
 
 
 @router.post("/notify/{channel}", include_in_schema=False)
-async def channel_notification(channel: Literal["alipay", "wechatpay", "unionpay"], request: Request, ctx: Ctx) -> Response:
+async def channel_notification(channel: str, request: Request, ctx: Ctx) -> Response:
     if channel not in ctx.channels:
         raise ApiError(404, "channel_not_configured", f"channel {channel} is not configured")
     ack = handle_notification(ctx, channel, dict(request.headers), await request.body())

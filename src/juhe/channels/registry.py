@@ -17,6 +17,7 @@ CHANNELS = {
     "alipay": ("juhe.channels.alipay", "AlipayChannel", "AlipayConfig", "AlipaySandbox"),
     "wechatpay": ("juhe.channels.wechatpay", "WechatPayChannel", "WechatPayConfig", "WechatPaySandbox"),
     "unionpay": ("juhe.channels.unionpay", "UnionPayChannel", "UnionPayConfig", "UnionPaySandbox"),
+    "facepay": ("juhe.channels.facepay", "FacePayChannel", "FacePayConfig", "FacePaySandbox"),
 }
 
 
