@@ -145,6 +145,7 @@ def run(
     database_url: str | None = None,
     channels: tuple[str, ...] = CHANNEL_CODES,
     worker_interval_s: float = WORKER_INTERVAL_S,
+    api_processes: int = 1,
     in_process: bool = False,
     progress: Progress | None = None,
 ) -> PaymentsResult:
@@ -155,7 +156,7 @@ def run(
         raise BenchError(f"unknown channel(s) {', '.join(sorted(unknown))}; known: {', '.join(CHANNEL_CODES)}")
     holder: dict = {}
     options = StackOptions(database_url=database_url, in_process=in_process, worker_interval_s=worker_interval_s,
-                           poll_initial_s=5.0)
+                           poll_initial_s=5.0, api_processes=api_processes)
     try:
         stack = Stack(options, on_event=lambda event: holder["completions"].on_event(event)).start()
     except StackError as e:
@@ -181,7 +182,7 @@ async def _measure(stack: Stack, holder: dict, payments: int, concurrency: int, 
                     "preferred_channel": next(channel_cycle)}
             started = time.perf_counter()
             answer = await client.post("/v1/payments", json=body, headers={**headers, "Idempotency-Key": f"{prefix}-{i}"})
-            if answer.status_code != 201 or answer.json()["status"] != "processing":
+            if answer.status_code != 201 or answer.json()["status"] not in ("processing", "succeeded"):
                 raise BenchError(f"payment {i} was not created: {answer.status_code} {answer.text[:300]}")
             arrived = await completions.wait(answer.json()["id"], PAYMENT_TIMEOUT_S)
             return None if arrived is None else (arrived - started) * 1000
@@ -222,18 +223,22 @@ async def _measure(stack: Stack, holder: dict, payments: int, concurrency: int, 
         await payers(warmup, f"warm-{run_id}", track(progress, "warm-up payments", warmup))
         baseline_count = max(BASELINE_MIN, payments)
         baseline_rps = await baseline(baseline_count, track(progress, "baseline GET /healthz", baseline_count))
+        cpu_before = stack.cpu_seconds()
         latencies, incomplete, elapsed_s = await payers(payments, f"bench-{run_id}",
                                                         track(progress, "complete payments", payments))
+        cpu_after = stack.cpu_seconds()
     if incomplete:
         tail = stack.log_tail("api") if not stack.options.in_process else ""
         raise BenchError(f"{incomplete} of {payments} payments got no payment.succeeded within {PAYMENT_TIMEOUT_S:g} s"
                          + (f"; API log: {tail}" if tail else ""))
     result = PaymentsResult(payments, concurrency, _database_label(stack), payments / elapsed_s, baseline_rps, latencies)
     result.notes.extend(_checks(stack, completions, warmup + payments))
+    result.notes.append(_cpu_note(cpu_before, cpu_after, payments, elapsed_s))
     result.notes.append(f"Channels {', '.join(channels)} (QR, round-robin); sandbox fault auto_pay_after_ms=0; "
                         f"worker interval {stack.options.worker_interval_s:g} s; "
                         + ("API, worker and sandboxes in this process." if stack.options.in_process else
-                           "API + worker, each sandbox, and this load generator + webhook receiver in separate processes."))
+                           f"{_api_layout(stack.options.api_processes)}, each sandbox, and this load generator + "
+                           f"webhook receiver in separate processes."))
     return result
 
 
@@ -255,6 +260,22 @@ def _checks(stack: Stack, completions: Completions, expected: int) -> list[str]:
     if completions.other_events:
         notes.append("Other webhook events: " + ", ".join(f"{k} {v:,}" for k, v in sorted(completions.other_events.items())))
     return notes
+
+
+def _cpu_note(before: dict[str, float], after: dict[str, float], payments: int, elapsed_s: float) -> str:
+    """CPU time per complete payment, by process: where the cores went."""
+    groups: dict[str, float] = {}
+    for name, seconds in after.items():
+        group = "sandboxes" if name.startswith("sandbox-") else name
+        groups[group] = groups.get(group, 0.0) + seconds - before.get(name, 0.0)
+    total = sum(groups.values())
+    parts = ", ".join(f"{name} {seconds * 1000 / payments:.1f}" for name, seconds in groups.items())
+    return (f"CPU per complete payment: {total * 1000 / payments:.1f} ms ({parts}); "
+            f"{total / elapsed_s:.2f} cores busy on average.")
+
+
+def _api_layout(processes: int) -> str:
+    return "API + worker" if processes == 1 else f"{processes} API processes, a worker"
 
 
 def _database_label(stack: Stack) -> str:

@@ -14,7 +14,8 @@ Two layouts:
   subprocess of their own (`python -m juhe.bench.stack api …`, the app built with
   `with_worker=True`, channels reached over HTTP), each sandbox in its own `juhe sandbox <code>`
   process, and the webhook receiver in this process. The load generator then competes with
-  the server for cores only as any client would, not for one interpreter lock.
+  the server for cores only as any client would, not for one interpreter lock. With
+  `api_processes=N > 1` the API runs as N uvicorn worker processes beside one `juhe worker`.
 - `in_process=True` (tests): API + worker in a uvicorn thread, sandboxes hosted by the
   Runtime, as `tests/payments/conftest.py` does.
 
@@ -60,6 +61,7 @@ class StackError(RuntimeError):
 class StackOptions:
     database_url: str | None = None  # None: SQLite in the temp dir; "postgresql": a throwaway server
     in_process: bool = False
+    api_processes: int = 1  # 1: API + worker in one process; more: that many API processes and a `juhe worker`
     poll_initial_s: float = 5.0
     worker_interval_s: float = 1.0
     payment_ttl_s: int = 900
@@ -123,6 +125,12 @@ class Receiver:
             return Response(b'{"ok":true}', media_type="application/json")
 
         return app
+
+    def stop(self) -> None:
+        # Gracefully: nothing is held open here, and a forced exit would cancel the lifespan noisily.
+        if self.server.thread.is_alive():
+            self.server.server.should_exit = True
+            self.server.thread.join(timeout=STOP_TIMEOUT_S)
 
     def wait_for(self, done: Callable[[list[WebhookEvent]], bool], timeout_s: float) -> bool:
         """Wait until `done(events)` holds; False on timeout."""
@@ -218,19 +226,22 @@ class Stack:
             "JUHE_WORKER_INTERVAL_S": str(o.worker_interval_s),
             "JUHE_PAYMENT_TTL_S": str(o.payment_ttl_s),
             "JUHE_LOG_LEVEL": "warning",
+            "JUHE_WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the merchant's receiver runs on this machine
         }
 
     def _start_in_process(self) -> None:
         from juhe.api.app import create_app
-        from juhe.config import Settings
+        from juhe.config import Settings, get_settings
         from juhe.runtime import Runtime
 
+        # The merchant's receiver runs on this machine (the API reads the process's settings).
+        get_settings().webhook_allow_private_urls = True
         api_port = free_port()
         o = self.options
         settings = Settings(
             database_url=self.database_url, data_dir=self.dir / "data", sandbox_base_port=0,
             public_base_url=f"http://127.0.0.1:{api_port}", poll_initial_s=o.poll_initial_s,
-            worker_interval_s=o.worker_interval_s, payment_ttl_s=o.payment_ttl_s,
+            worker_interval_s=o.worker_interval_s, payment_ttl_s=o.payment_ttl_s, webhook_allow_private_urls=True,
         )
         self._runtime = Runtime(settings, self.db, host_sandboxes=True)
         self.sandbox_urls = {code: running.server.base_url for code, running in self._runtime.sandboxes.items()}
@@ -248,9 +259,14 @@ class Stack:
             self.sandbox_urls[code] = f"http://127.0.0.1:{port}"
         for code, url in self.sandbox_urls.items():
             self._wait_ready(f"sandbox-{code}", f"{url}/sandbox/faults")
-        self._spawn("api", [sys.executable, "-m", "juhe.bench.stack", "api", "--port", str(api_port)], env)
+        # The database is migrated already: the API processes only open it.
+        processes = self.options.api_processes
+        self._spawn("api", [sys.executable, "-m", "juhe.bench.stack", "api", "--port", str(api_port),
+                            "--processes", str(processes)], env)
         self.api_url = f"http://127.0.0.1:{api_port}"
         self._wait_ready("api", f"{self.api_url}/readyz")
+        if processes > 1:
+            self._spawn("worker", [sys.executable, "-c", "from juhe.cli import app; app()", "worker"], env)
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         log = open(self.dir / f"{name}.log", "wb")  # noqa: SIM115 -- the child owns it
@@ -283,6 +299,27 @@ class Stack:
     def server_pids(self) -> dict[str, int]:
         return {name: process.pid for name, process in self._processes}
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each server process and by this one
+        ("client": load generator and receiver; in-process stacks count everything here)."""
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = {"client": usage.ru_utime + usage.ru_stime}
+        stats = _proc_stats()
+        for name, process in self._processes:
+            family = _descendants(process.pid, stats)  # uvicorn's worker processes, say
+            cpu[name] = sum(stats[pid][1] for pid in family if pid in stats)
+        return cpu
+
+    def log_count(self, name: str, text: str) -> int | None:
+        """How many lines of a server process's log contain `text` (None: no such log)."""
+        path = self.dir / f"{name}.log" if self.dir else None
+        if path is None or not path.exists():
+            return None
+        with path.open(errors="replace") as log:
+            return sum(text in line for line in log)
+
     def stop(self) -> None:
         if self.api is not None:
             self.api.close()
@@ -304,8 +341,7 @@ class Stack:
             for running in self._runtime.sandboxes.values():
                 running.stop()
             self._runtime = None
-        if self.receiver.server.thread.is_alive():
-            self.receiver.server.stop()
+        self.receiver.stop()
         if self.db is not None:
             self.db.dispose()
             self.db = None
@@ -365,6 +401,30 @@ def browser_requests(action: dict | None, sandbox_base: str) -> Iterator[dict]:
         yield {"method": "POST", "url": html.unescape(target), "data": {k: html.unescape(v) for k, v in fields.items()}}
 
 
+def _proc_stats() -> dict[int, tuple[int, float]]:
+    """pid → (parent pid, CPU seconds used) of every process, from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)  # ppid, utime + stime
+    return stats
+
+
+def _descendants(pid: int, stats: dict[int, tuple[int, float]]) -> set[int]:
+    family, grown = {pid}, True
+    while grown:
+        children = {p for p, (parent, _) in stats.items() if parent in family} - family
+        family |= children
+        grown = bool(children)
+    return family
+
+
 def _free_port_run(count: int, attempts: int = 50) -> int:
     """A first port of `count` consecutive free ports (the sandboxes sit at base + index)."""
     import socket
@@ -388,14 +448,12 @@ def _free_port_run(count: int, attempts: int = 50) -> int:
     raise StackError(f"found no {count} consecutive free ports")
 
 
-# -- `python -m juhe.bench.stack api --port P`: the API with its worker, configured from JUHE_* -
+# -- `python -m juhe.bench.stack api --port P [--processes N]`: the API, configured from JUHE_* -
 
 
-def serve_api(port: int) -> None:
-    """The API and the worker in one process, channels reached over HTTP at their sandboxes'
-    ports (`juhe serve` would host the sandboxes in-process and run no worker)."""
-    import uvicorn
-
+def api_app(with_worker: bool = True):
+    """The API, channels reached over HTTP at their sandboxes' ports (`juhe serve` would host
+    the sandboxes in-process and run no worker)."""
     from juhe.api.app import create_app
     from juhe.config import get_settings
     from juhe.db.engine import Database
@@ -403,9 +461,23 @@ def serve_api(port: int) -> None:
 
     settings = get_settings()
     db = Database(settings.database_url)
-    runtime = Runtime(settings, db, host_sandboxes=False)
-    uvicorn.run(create_app(db, runtime, with_worker=True), host="127.0.0.1", port=port, log_level="warning",
-                access_log=False)
+    return create_app(db, Runtime(settings, db, host_sandboxes=False), with_worker=with_worker)
+
+
+def api_app_without_worker():
+    return api_app(with_worker=False)
+
+
+def serve_api(port: int, processes: int = 1) -> None:
+    """One process: the API with its worker. Several: that many API processes (uvicorn
+    workers) and no worker here; run `juhe worker` beside them."""
+    import uvicorn
+
+    if processes == 1:
+        uvicorn.run(api_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    else:
+        uvicorn.run("juhe.bench.stack:api_app_without_worker", factory=True, workers=processes, host="127.0.0.1",
+                    port=port, log_level="warning", access_log=False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -413,11 +485,13 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m juhe.bench.stack")
     commands = parser.add_subparsers(dest="command", required=True)
-    api = commands.add_parser("api", help="serve the API with its worker (settings from JUHE_* variables)")
+    api = commands.add_parser("api", help="serve the API (settings from JUHE_* variables)")
     api.add_argument("--port", type=int, required=True)
+    api.add_argument("--processes", type=int, default=1,
+                     help="1: API and worker in this process; more: API processes only (run `juhe worker` too)")
     args = parser.parse_args(argv)
     if args.command == "api":
-        serve_api(args.port)
+        serve_api(args.port, args.processes)
 
 
 if __name__ == "__main__":
