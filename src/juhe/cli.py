@@ -59,7 +59,7 @@ def worker() -> None:
 
 @app.command()
 def sandbox(
-    code: str = typer.Argument(..., help="alipay, wechatpay, unionpay or facepay"),
+    code: str = typer.Argument(..., help="alipay, wechatpay, unionpay, facepay, crossborder, …"),
     port: int = typer.Option(None, help="Defaults to JUHE_SANDBOX_BASE_PORT + the channel's index."),
     as_json: bool = typer.Option(False, "--json", help="First print the client settings as one JSON line."),
 ) -> None:
