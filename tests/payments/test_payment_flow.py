@@ -268,3 +268,30 @@ def test_face_payment_succeeds_at_once_and_a_strangers_face_is_declined(stack):
     declined = create(stack, stranger, key="face-2").json()
     assert declined["status"] == "failed" and "FACE_NOT_MATCHED" in declined["failure_message"]
     assert ledger_ok(stack)
+
+
+def test_charge_without_payer_action_is_never_failed_over_on_an_unknown_outcome(stack, monkeypatch):
+    import random
+
+    from juhe.channels.base import ChannelError
+    from juhe.channels.facepay import faces
+    from juhe.channels.facepay.device import FaceDevice
+
+    base = stack.sandbox("facepay").server.base_url
+    template = faces.synthetic_template(random.Random(11))
+    httpx.post(f"{base}/sandbox/enroll", json={"user_id": "u-wu", "template": list(template)})
+    adapter = stack.runtime.payments.channels["facepay"]
+    real_create = adapter.create
+
+    async def answer_lost(request):
+        await real_create(request)  # the charge happens at the channel …
+        raise ChannelError("read timeout", outcome_known=False, code="timeout")  # … the answer is lost
+
+    monkeypatch.setattr(adapter, "create", answer_lost)
+    token = FaceDevice(base, "FPD-0001", seed=3).capture(template)
+    payment = create(stack, {**QR, "scenario": "face", "payer": {"device_id": "FPD-0001", "face_token": token}}, key="lost").json()
+    done = stack.wait_for(payment["id"], {"succeeded", "failed"})
+    assert done["status"] == "succeeded", done
+    with stack.db.session() as session:
+        attempts = session.scalars(select(PaymentAttempt).where(PaymentAttempt.payment_id == uuid.UUID(payment["id"]))).all()
+    assert [a.status for a in attempts] == ["succeeded"]

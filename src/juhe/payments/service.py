@@ -26,6 +26,7 @@ from juhe.payments.outcomes import apply_payment_status, close_attempt, emit
 from juhe.payments.routing import Contract, route
 
 PAYMENT_TTL_MAX = timedelta(days=1)
+MOVES_WITHOUT_PAYER = frozenset({Scenario.POS, Scenario.FACE, Scenario.B2B, Scenario.CROSSBORDER})
 
 
 class PaymentError(Exception):
@@ -165,7 +166,7 @@ async def _try_channel(ctx: PaymentsContext, payment: Payment, channel: str, new
         result = await adapter.create(request)
     except ChannelError as error:
         ctx.health.record(channel, False)
-        return await _after_error(ctx, attempt, error)
+        return await _after_error(ctx, attempt, error, new.scenario)
     ctx.health.record(channel, True)
     if isinstance(result, Declined):
         _set_attempt(ctx, attempt.id, "failed", f"{result.code}: {result.message}")
@@ -179,16 +180,35 @@ async def _try_channel(ctx: PaymentsContext, payment: Payment, channel: str, new
     return "created"
 
 
-async def _after_error(ctx: PaymentsContext, attempt: PaymentAttempt, error: ChannelError) -> str:
+async def _after_error(ctx: PaymentsContext, attempt: PaymentAttempt, error: ChannelError, scenario: Scenario) -> str:
     """A failed create: fail over only once we know the channel holds no live order of ours."""
     if error.outcome_known:
         _set_attempt(ctx, attempt.id, "failed", str(error))
         return f"error {error.code}"
-    # The order may exist at the channel. The payer never saw it, so closing it is safe;
-    # if even that cannot be confirmed, the poller keeps watching the abandoned attempt.
+    if scenario in MOVES_WITHOUT_PAYER:
+        return await _settle_unknown_transfer(ctx, attempt, error)
+    # The order may exist at the channel. The payer still has to act and never saw it, so
+    # closing it is safe; if even that cannot be confirmed, the poller keeps watching it.
     closed = await close_attempt(ctx, attempt)
     _set_attempt(ctx, attempt.id, "closed" if closed else "abandoned", str(error))
     return f"unknown outcome ({error.code}), order {'closed' if closed else 'abandoned'}"
+
+
+async def _settle_unknown_transfer(ctx: PaymentsContext, attempt: PaymentAttempt, error: ChannelError) -> str:
+    """A transfer or card charge goes through without the payer: another channel could pay
+    twice. Fail over only if the channel says it has no such order; otherwise keep this
+    attempt and let polling learn how it ends."""
+    try:
+        status = await ctx.channels[attempt.channel].query(attempt.order_no)
+    except ChannelError:
+        status = None
+    if status is not None and status.state in ("not_found", "failed", "closed"):
+        _set_attempt(ctx, attempt.id, "failed", str(error))
+        return f"unknown outcome ({error.code}), channel has no live order"
+    _activate(ctx, attempt.payment_id, attempt, attempt.channel, ChargeCreated(PayerAction(kind="none")))
+    if status is not None and status.state == "succeeded":
+        apply_payment_status(ctx, attempt.order_no, status, "query")
+    return "created"
 
 
 def _new_attempt(ctx: PaymentsContext, payment: Payment, channel: str) -> PaymentAttempt:

@@ -1,0 +1,68 @@
+"""Account statements in neutral form, whichever format the bank sends (camt.053 or MT940),
+and the statement lines that reconciliation matches against our transfers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from juhe.channels.base import StatementLine
+from juhe.money import Money
+
+Direction = Literal["debit", "credit"]
+
+
+@dataclass(frozen=True, slots=True)
+class BankEntry:
+    """One movement on the account, as the bank booked it. Amounts are positive; `direction` signs them."""
+
+    booking_date: date
+    value_date: date | None
+    amount: Money
+    direction: Direction
+    status: str  # BOOK (booked), PDNG (pending), INFO
+    reversal: bool
+    end_to_end_id: str | None  # our reference, for our own transfers
+    bank_ref: str | None  # AcctSvcrRef / MT940 bank reference
+    counterparty_name: str | None
+    counterparty_account: str | None
+    remittance_info: str
+
+
+@dataclass(frozen=True, slots=True)
+class BankStatement:
+    statement_id: str
+    account: str
+    currency: str
+    opening_balance: Money | None  # signed: negative is an overdraft
+    closing_balance: Money | None
+    entries: list[BankEntry]
+
+
+def signed_minor(entry: BankEntry) -> int:
+    """The entry's effect on the booked balance."""
+    if entry.status != "BOOK":
+        return 0
+    return entry.amount.amount_minor if entry.direction == "credit" else -entry.amount.amount_minor
+
+
+def statement_lines(statements: list[BankStatement], zone: ZoneInfo) -> list[StatementLine]:
+    """Our transfers on the statements, at the start of their booking day: each debit that carries
+    an EndToEndId is a payment, and its reversal (the creditor's bank returned it) a refund."""
+    lines = []
+    for statement in statements:
+        for entry in statement.entries:
+            ours = (entry.direction == "debit") != entry.reversal
+            if not ours or not entry.end_to_end_id:
+                continue
+            lines.append(
+                StatementLine(
+                    kind="refund" if entry.reversal else "payment", payment_id=entry.end_to_end_id,
+                    refund_id=(entry.bank_ref or entry.end_to_end_id) if entry.reversal else None,
+                    channel_txn_id=entry.bank_ref or "", amount=entry.amount, fee=Money.zero(entry.amount.currency),
+                    occurred_at=datetime.combine(entry.booking_date, time(), zone), status=entry.status,
+                )  # fmt: skip
+            )
+    return lines
