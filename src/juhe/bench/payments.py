@@ -34,7 +34,7 @@ from rich.progress import Progress
 from sqlalchemy import func, select
 
 from juhe.bench.report import Comparison, Report, track
-from juhe.bench.stack import CHANNEL_CODES, Stack, StackError, StackOptions, WebhookEvent
+from juhe.bench.stack import Stack, StackError, StackOptions, WebhookEvent, channels_for
 from juhe.channels.simkit import Faults
 
 DEFAULT_PAYMENTS = 2_000
@@ -143,7 +143,7 @@ def run(
     payments: int = DEFAULT_PAYMENTS,
     concurrency: int = DEFAULT_CONCURRENCY,
     database_url: str | None = None,
-    channels: tuple[str, ...] = CHANNEL_CODES,
+    channels: tuple[str, ...] | None = None,
     worker_interval_s: float = WORKER_INTERVAL_S,
     api_processes: int = 1,
     in_process: bool = False,
@@ -151,12 +151,14 @@ def run(
 ) -> PaymentsResult:
     if payments < 1 or concurrency < 1:
         raise BenchError("--payments and --concurrency must be at least 1")
-    unknown = set(channels) - set(CHANNEL_CODES)
+    qr_channels = channels_for("qr")
+    channels = channels or qr_channels
+    unknown = set(channels) - set(qr_channels)
     if unknown:
-        raise BenchError(f"unknown channel(s) {', '.join(sorted(unknown))}; known: {', '.join(CHANNEL_CODES)}")
+        raise BenchError(f"no QR payments through {', '.join(sorted(unknown))}; channels: {', '.join(qr_channels)}")
     holder: dict = {}
     options = StackOptions(database_url=database_url, in_process=in_process, worker_interval_s=worker_interval_s,
-                           poll_initial_s=5.0, api_processes=api_processes)
+                           poll_initial_s=5.0, api_processes=api_processes, channels=channels)
     try:
         stack = Stack(options, on_event=lambda event: holder["completions"].on_event(event)).start()
     except StackError as e:

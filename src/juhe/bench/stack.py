@@ -47,6 +47,14 @@ from juhe.channels.simkit import Faults, ServerThread, free_port
 from juhe.webhooks.signing import verify
 
 CHANNEL_CODES = tuple(CHANNELS)
+
+
+def channels_for(scenario: str) -> tuple[str, ...]:
+    """The channels that take `scenario` payments and that the demo merchants have a contract with."""
+    from juhe.channels.registry import adapter_class
+    from juhe.demo import CONTRACTS
+
+    return tuple(code for code in CHANNEL_CODES if code in CONTRACTS and scenario in adapter_class(code).scenarios)
 THROWAWAY_POSTGRES = "postgresql"  # the database URL that asks for a throwaway server
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
@@ -61,6 +69,7 @@ class StackError(RuntimeError):
 class StackOptions:
     database_url: str | None = None  # None: SQLite in the temp dir; "postgresql": a throwaway server
     in_process: bool = False
+    channels: tuple[str, ...] | None = None  # sandboxes to serve (default: every channel's); in process: all
     api_processes: int = 1  # 1: API + worker in one process; more: that many API processes and a `juhe worker`
     poll_initial_s: float = 5.0
     worker_interval_s: float = 1.0
@@ -169,7 +178,6 @@ class Stack:
         self._postgres = None
         self._server: ServerThread | None = None
         self._runtime = None
-        self._started = False
 
     # -- lifecycle
 
@@ -196,7 +204,6 @@ class Stack:
         except BaseException:
             self.stop()
             raise
-        self._started = True
         return self
 
     def _database_url(self) -> str:
@@ -251,8 +258,11 @@ class Stack:
     def _start_processes(self) -> None:
         api_port, base = free_port(), _free_port_run(len(CHANNEL_CODES))
         env = {**os.environ, **self._settings_env(api_port, base)}
-        # The sandboxes first: they create the channel keys that the API then reads.
+        # The sandboxes first: they create the channel keys that the API then reads. A channel
+        # without a served sandbox is configured all the same; calls to it fail to connect.
         for i, code in enumerate(CHANNEL_CODES):
+            if self.options.channels is not None and code not in self.options.channels:
+                continue
             port = base + i
             self._spawn(f"sandbox-{code}", [sys.executable, "-c", "from juhe.cli import app; app()", "sandbox", code,
                                             "--port", str(port)], env)
@@ -312,13 +322,18 @@ class Stack:
             cpu[name] = sum(stats[pid][1] for pid in family if pid in stats)
         return cpu
 
-    def log_count(self, name: str, text: str) -> int | None:
-        """How many lines of a server process's log contain `text` (None: no such log)."""
-        path = self.dir / f"{name}.log" if self.dir else None
-        if path is None or not path.exists():
+    def log_count(self, texts: tuple[str, ...], names: tuple[str, ...] = ("api", "worker")) -> int | None:
+        """How many lines of these server processes' logs contain one of `texts` (None: no logs,
+        as with an in-process stack)."""
+        paths = [self.dir / f"{name}.log" for name in names] if self.dir else []
+        paths = [path for path in paths if path.exists()]
+        if not paths:
             return None
-        with path.open(errors="replace") as log:
-            return sum(text in line for line in log)
+        count = 0
+        for path in paths:
+            with path.open(errors="replace") as log:
+                count += sum(any(text in line for text in texts) for line in log)
+        return count
 
     def stop(self) -> None:
         if self.api is not None:
@@ -368,7 +383,7 @@ class Stack:
     def set_faults(self, faults: Faults | dict, channel: str | None = None) -> None:
         """Change fault injection of one sandbox, or of every sandbox."""
         body = faults.model_dump() if isinstance(faults, Faults) else Faults.model_validate(faults).model_dump()
-        for code in [channel] if channel else CHANNEL_CODES:
+        for code in [channel] if channel else self.sandbox_urls:
             answer = httpx.put(f"{self.sandbox_urls[code]}/sandbox/faults", json=body, timeout=10)
             answer.raise_for_status()
 
