@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -115,6 +116,34 @@ def demo(port: int = typer.Option(None, help="Defaults to JUHE_API_PORT (8000)."
         f"  or scan {base}/v1/payments/<id>/qr.png; then GET {base}/v1/payments/<id> shows it succeeded.\n"
     )
     uvicorn.run(create_app(db, with_worker=True), host=settings.api_host, port=port, log_level=settings.log_level)
+
+
+transfers_app = typer.Typer(help="Batch transfers through the corporate bank.", no_args_is_help=True)
+app.add_typer(transfers_app, name="transfers")
+
+
+@transfers_app.command("export-pain001")
+def export_pain001(
+    batch_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or JSON list of transfers"),
+    out: Path = typer.Option(..., "--out", help="Where to write the pain.001 XML"),
+    category_purpose: str = typer.Option(None, help="SALA (payroll), SUPP (suppliers), TRAD, INTC"),
+) -> None:
+    """Write the pain.001 that would be sent for a batch, to check with the bank's validator."""
+    from juhe.runtime import configured_channel
+    from juhe.transfers.service import TransferError, check_lines
+
+    bank = configured_channel(get_settings(), "bank")
+    try:
+        items = check_lines(bank, batch_file.read_bytes())
+        document = bank.build_file(f"EXPORT{batch_file.stem[:20]}".replace("_", "-"), items, category_purpose=category_purpose)
+    except TransferError as error:
+        for problem in error.errors:
+            Console(stderr=True).print(f"line {problem['line']}: {problem['field']}: {problem['message']}")
+        fail(str(error))
+    except ValueError as error:
+        fail(str(error))
+    out.write_bytes(document)
+    console.print(f"wrote {out}: {len(items)} transfers, valid against the pain.001.001.09 XSD")
 
 
 @ledger_app.command("verify")

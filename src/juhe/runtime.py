@@ -24,6 +24,18 @@ def sandbox_port(settings: Settings, code: str) -> int | None:
     return settings.sandbox_base_port + list(CHANNELS).index(code)
 
 
+def configured_channel(settings: Settings, code: str, http: httpx.AsyncClient | None = None):
+    """The adapter this configuration points at: the live channel, or the sandbox that runs in
+    another process (`juhe serve`, `juhe sandbox`) with the keys they share in the data dir."""
+    if settings.channel_mode == "live":
+        if code not in settings.channels:
+            raise ValueError(f"channel {code} is not configured (JUHE_CHANNELS__{code.upper()}__…)")
+        return build_channel(code, settings.channels[code], http)
+    port = sandbox_port(settings, code) or settings.sandbox_base_port
+    sandbox = sandbox_class(code)(settings.data_dir / "sandbox" / code, f"http://127.0.0.1:{port}", None)
+    return adapter_class(code)(sandbox.adapter_config(), http)
+
+
 class Runtime:
     """Owns the HTTP client, the sandboxes (in sandbox mode) and the payments context."""
 
@@ -50,9 +62,7 @@ class Runtime:
         if host:
             self.sandboxes[code] = start_sandbox(code, key_dir, port=port)
             return self.sandboxes[code].adapter(self.http)
-        # The sandbox runs in another process (`juhe serve`); build the same config to reach it.
-        sandbox = sandbox_class(code)(key_dir / code, f"http://127.0.0.1:{port}", None)
-        return adapter_class(code)(sandbox.adapter_config(), self.http)
+        return configured_channel(self.settings, code, self.http)
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -65,11 +75,13 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     from juhe.api.idempotency import purge_expired
     from juhe.ledger import expire_holds
     from juhe.payments.poller import poll_due
+    from juhe.transfers.service import poll_batches
     from juhe.webhooks.delivery import deliver_due
 
     while not stop.is_set():
         try:
             await poll_due(runtime.payments)
+            await poll_batches(runtime.payments)
             await deliver_due(runtime.db, runtime.http)
             with runtime.db.session() as session, session.begin():
                 expire_holds(session.connection())

@@ -14,6 +14,7 @@ from juhe.merchants import MerchantError
 from juhe.money import MoneyError
 from juhe.payments.service import PaymentError
 from juhe.payments.states import IllegalTransition
+from juhe.transfers.service import TransferError
 
 PROBLEM = "application/problem+json"
 log = structlog.get_logger()
@@ -79,6 +80,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PaymentError)
     async def on_payment_error(request: Request, exc: PaymentError):
         return problem(exc.status, exc.code, str(exc), request)
+
+    @app.exception_handler(TransferError)
+    async def on_transfer_error(request: Request, exc: TransferError):
+        extra = {"errors": exc.errors} if exc.errors else {}
+        return problem(exc.status, exc.code, str(exc), request, **extra)
 
     @app.exception_handler(IllegalTransition)
     async def on_illegal_transition(request: Request, exc: IllegalTransition):

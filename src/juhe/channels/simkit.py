@@ -233,10 +233,21 @@ def write_rsa_keypair(directory: Path, name: str) -> tuple[Path, Path]:
     return private_path, public_path
 
 
+_ports_given: set[int] = set()
+_ports_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port, never the same one twice in this process: a port handed out is free only
+    until its server binds it, and servers here start one after another."""
+    with _ports_lock:
+        while True:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _ports_given:
+                _ports_given.add(port)
+                return port
 
 
 class ServerThread:

@@ -131,4 +131,5 @@ class IdempotencyRecord(Base):
 def load_all_models() -> None:
     """Import every domain's tables so that Base.metadata is complete (Alembic, tests)."""
     import juhe.payments.models  # noqa: F401
+    import juhe.transfers.models  # noqa: F401
     import juhe.webhooks.models  # noqa: F401

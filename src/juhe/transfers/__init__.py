@@ -1,0 +1,1 @@
+"""Batch transfers (payroll, suppliers) through the corporate bank channel."""
