@@ -91,23 +91,17 @@ class AccountState:
     def overflows(self) -> bool:
         return max(self.debits_posted, self.credits_posted, self.debits_pending, self.credits_pending) > AMOUNT_MAX
 
-    def add(self, amount_minor: int, *, pending: bool) -> None:
+    def add(self, amount_minor: int, *, pending: bool, times: int = 1) -> None:
+        """Book an entry's amount on the posted or pending side; `times=-1` takes it off again."""
         if pending:
             if amount_minor > 0:
-                self.debits_pending += amount_minor
+                self.debits_pending += times * amount_minor
             else:
-                self.credits_pending -= amount_minor
+                self.credits_pending -= times * amount_minor
         elif amount_minor > 0:
-            self.debits_posted += amount_minor
+            self.debits_posted += times * amount_minor
         else:
-            self.credits_posted -= amount_minor
-
-    def release(self, held_minor: int) -> None:
-        """Undo a hold's entry on pending balances (capture or void)."""
-        if held_minor > 0:
-            self.debits_pending -= held_minor
-        else:
-            self.credits_pending += held_minor
+            self.credits_posted -= times * amount_minor
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +166,7 @@ def content_hash(command: Command) -> str:
     if isinstance(command, Post):
         parts = (
             "post",
-            tuple((str(e.account_id), e.amount_minor) for e in command.entries),
+            tuple((e.account_id.int, e.amount_minor) for e in command.entries),
             str(command.merchant_id),
             command.pending,
             command.expires_at.isoformat() if command.expires_at else None,
@@ -337,20 +331,26 @@ def _plan_resolve(index, command: Capture | Void, digest, hold: StoredTxn, now):
 
 def _apply(index, txn: PlannedTxn, states, refs, hold_status) -> list[Problem]:
     """Apply a planned transaction to the in-memory balances; reject it if it overdraws."""
-    before = {aid: _copy(states[aid]) for aid in _accounts_of(txn, refs)}
+    booked: list[tuple[AccountState, int, bool, int]] = []  # what was added: (account, amount, pending, times)
+
+    def book(account_id: uuid.UUID, amount: int, pending: bool, times: int) -> None:
+        state = states[account_id]
+        state.add(amount, pending=pending, times=times)
+        booked.append((state, amount, pending, times))
+
     if txn.kind in ("capture", "void"):
-        hold = refs[txn.hold_id]
-        for entry in hold.entries:
-            states[entry.account_id].release(entry.amount_minor)
+        for entry in refs[txn.hold_id].entries:
+            book(entry.account_id, entry.amount_minor, True, -1)  # the hold is released
     for entry in txn.entries:
-        states[entry.account_id].add(entry.amount_minor, pending=txn.kind == "hold")
-    overdrawn = [aid for aid in before if states[aid].overdrawn()]
-    overflowing = [aid for aid in before if states[aid].overflows()]
+        book(entry.account_id, entry.amount_minor, txn.kind == "hold", 1)
+    overdrawn = next((b[0] for b in booked if b[0].overdrawn()), None)
+    overflowing = next((b[0] for b in booked if b[0].overflows()), None)
     if overdrawn or overflowing:
-        states.update(before)
+        for state, amount, pending, times in reversed(booked):
+            state.add(amount, pending=pending, times=-times)
         if overflowing:
-            return [Problem(index, "balance_overflow", f"account {overflowing[0]} would exceed 64-bit balances")]
-        return [Problem(index, "insufficient_funds", f"account {overdrawn[0]} would be overdrawn")]
+            return [Problem(index, "balance_overflow", f"account {overflowing.id} would exceed 64-bit balances")]
+        return [Problem(index, "insufficient_funds", f"account {overdrawn.id} would be overdrawn")]
     if txn.hold_id is not None:
         refs[txn.hold_id].status = "captured" if txn.kind == "capture" else txn.status
         hold_status[txn.hold_id] = refs[txn.hold_id].status
@@ -359,13 +359,6 @@ def _apply(index, txn: PlannedTxn, states, refs, hold_status) -> list[Problem]:
     if txn.kind == "hold":
         refs[txn.id] = StoredTxn(txn.id, txn.key, txn.content_hash, "hold", "pending", txn.merchant_id, txn.expires_at, txn.entries)
     return []
-
-
-def _accounts_of(txn: PlannedTxn, refs) -> set[uuid.UUID]:
-    ids = {e.account_id for e in txn.entries}
-    if txn.hold_id is not None:
-        ids.update(e.account_id for e in refs[txn.hold_id].entries)
-    return ids
 
 
 def _as_planned(txn: StoredTxn | None) -> PlannedTxn | None:
