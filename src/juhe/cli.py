@@ -60,7 +60,7 @@ def worker() -> None:
 
 @app.command()
 def sandbox(
-    code: str = typer.Argument(..., help="alipay, wechatpay, unionpay, facepay, crossborder, …"),
+    code: str = typer.Argument(..., help="alipay, wechatpay, unionpay, facepay, pos, bank or crossborder"),
     port: int = typer.Option(None, help="Defaults to JUHE_SANDBOX_BASE_PORT + the channel's index."),
     as_json: bool = typer.Option(False, "--json", help="First print the client settings as one JSON line."),
 ) -> None:

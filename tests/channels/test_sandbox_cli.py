@@ -16,6 +16,7 @@ EXPECTED = {
     "alipay": {"base_url", "app_id", "app_private_key_file", "channel_public_key_file"},
     "wechatpay": {"base_url", "app_id", "mchid", "serial_no", "apiv3_key", "public_key_id"},
     "unionpay": {"base_url"},
+    "pos": {"base_url", "host", "port", "merchant_id", "terminal_id", "mac_key_file", "card_key_file"},
     "bank": {"base_url", "app_id", "app_private_key_file", "channel_public_key_file", "customer_id", "key_id", "debtor_account"},
     "crossborder": {"base_url", "app_id", "key_id", "bank_key_id", "instructing_bic", "correspondent_bic", "wallet_id"},
     "facepay": {"base_url", "app_id", "app_private_key_file", "channel_public_key_file", "mchid", "device_id"},

@@ -18,6 +18,7 @@ CHANNELS = {
     "wechatpay": ("juhe.channels.wechatpay", "WechatPayChannel", "WechatPayConfig", "WechatPaySandbox"),
     "unionpay": ("juhe.channels.unionpay", "UnionPayChannel", "UnionPayConfig", "UnionPaySandbox"),
     "facepay": ("juhe.channels.facepay", "FacePayChannel", "FacePayConfig", "FacePaySandbox"),
+    "pos": ("juhe.channels.pos", "PosChannel", "PosConfig", "PosSandbox"),
     "bank": ("juhe.channels.bank", "BankChannel", "BankConfig", "BankSandbox"),
     "crossborder": ("juhe.channels.crossborder", "CrossBorderChannel", "CrossBorderConfig", "CrossBorderSandbox"),
 }
