@@ -350,6 +350,24 @@ class Simulator(ABC):
         refund.settled_at = datetime.now(timezone.utc)
         self.notify_refund(order, refund)
 
+    def faults_on(self, covered: Callable[[str], bool], failure: Callable[[], object]):
+        """HTTP middleware that applies latency, 5xx (answered by `failure()`, before
+        processing) and timeouts (processed, answer held back) to the protocol paths that
+        `covered(path)` selects; the `/sandbox/` control paths are never faulted."""
+
+        async def inject(request, call_next):
+            if request.url.path.startswith("/sandbox/") or not covered(request.url.path):
+                return await call_next(request)
+            await self.injector.delay()
+            if self.injector.should_fail_5xx():
+                return failure()
+            response = await call_next(request)
+            if self.injector.should_time_out():
+                await self.injector.hang()
+            return response
+
+        return inject
+
     def control_router(self):
         from fastapi import APIRouter, HTTPException
 

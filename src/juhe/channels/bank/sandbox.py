@@ -131,7 +131,10 @@ class BankSandbox(Simulator):
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="Corporate bank host-to-host sandbox")
-        app.middleware("http")(self._inject_faults)
+        app.middleware("http")(self.faults_on(
+            lambda path: path.startswith("/h2h/"),
+            lambda: Response(_json({"code": "SERVICE_UNAVAILABLE", "message": "try again later"}), 503, media_type=wire.JSON_MEDIA_TYPE),
+        ))
         app.include_router(self.control_router())
         app.add_api_route(wire.UPLOAD_PATH, self._upload, methods=["POST"])
         app.add_api_route(wire.STATUS_PATH, self._status_report, methods=["GET"])
@@ -140,17 +143,6 @@ class BankSandbox(Simulator):
 
     # --- protocol plumbing
 
-    async def _inject_faults(self, request: Request, call_next):
-        if not request.url.path.startswith("/h2h/"):
-            return await call_next(request)
-        await self.injector.delay()
-        if self.injector.should_fail_5xx():
-            answer = _json({"code": "SERVICE_UNAVAILABLE", "message": "try again later"})
-            return Response(answer, 503, media_type=wire.JSON_MEDIA_TYPE)
-        response = await call_next(request)
-        if self.injector.should_time_out():  # processed, but the answer is lost
-            await self.injector.hang()
-        return response
 
     async def _serve(self, request: Request, handle: Callable[[bytes], tuple[int, bytes, str]]) -> Response:
         body = await request.body()

@@ -115,7 +115,10 @@ class CrossBorderSandbox(Simulator):
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="Correspondent bank sandbox (ISO 20022, FX desk, e-CNY)")
-        app.middleware("http")(self._inject_faults)
+        app.middleware("http")(self.faults_on(
+            lambda path: True,
+            lambda: self._json(503, {"code": "SYSTEM_ERROR", "message": "service temporarily unavailable"}),
+        ))
         app.include_router(self.control_router())
         routes: list[tuple[str, Callable, str]] = [
             ("/fx/v1/quotes", self._new_quote, "POST"),
@@ -134,16 +137,6 @@ class CrossBorderSandbox(Simulator):
 
     # --- protocol plumbing
 
-    async def _inject_faults(self, request: Request, call_next):
-        if request.url.path.startswith("/sandbox/"):
-            return await call_next(request)
-        await self.injector.delay()
-        if self.injector.should_fail_5xx():
-            return self._json(503, {"code": "SYSTEM_ERROR", "message": "service temporarily unavailable"})
-        response = await call_next(request)
-        if self.injector.should_time_out():
-            await self.injector.hang()
-        return response
 
     async def _serve(self, request: Request, handle: Callable[[bytes, Request], Answer]) -> Response:
         body = await request.body()

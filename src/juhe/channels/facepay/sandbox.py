@@ -137,7 +137,10 @@ class FacePaySandbox(Simulator):
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="Face-pay API sandbox")
-        app.middleware("http")(self._inject_faults)
+        app.middleware("http")(self.faults_on(
+            lambda path: path.startswith("/v1/"),
+            lambda: self._signed(500, {"code": "SYSTEM_ERROR", "message": "system error, try again later"}),
+        ))
         app.exception_handler(RequestValidationError)(_refused_without_input)
         app.include_router(self.control_router())
         app.include_router(self._face_router())
@@ -156,16 +159,6 @@ class FacePaySandbox(Simulator):
 
     # --- protocol plumbing: faults, authentication, signed answers
 
-    async def _inject_faults(self, request: Request, call_next):
-        if not request.url.path.startswith("/v1/"):
-            return await call_next(request)
-        await self.injector.delay()
-        if self.injector.should_fail_5xx():
-            return self._signed(500, {"code": "SYSTEM_ERROR", "message": "system error, try again later"})
-        response = await call_next(request)
-        if self.injector.should_time_out():
-            await self.injector.hang()
-        return response
 
     async def _serve(self, request: Request, handle: Callable[[bytes], Answer]) -> Response:
         body = await request.body()

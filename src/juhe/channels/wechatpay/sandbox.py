@@ -107,7 +107,10 @@ class WechatPaySandbox(Simulator):
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="WeChat Pay API v3 sandbox")
-        app.middleware("http")(self._inject_faults)
+        app.middleware("http")(self.faults_on(
+            lambda path: path.startswith("/v3/"),
+            lambda: self._signed(500, {"code": "SYSTEM_ERROR", "message": "系统异常，请稍后重试"}),
+        ))
         app.include_router(self.control_router())
         routes: list[tuple[str, Callable, str]] = [
             ("/v3/pay/transactions/out-trade-no/{out_trade_no}", self._query, "GET"),
@@ -126,16 +129,6 @@ class WechatPaySandbox(Simulator):
 
     # --- protocol plumbing: faults, authentication, signed answers
 
-    async def _inject_faults(self, request: Request, call_next):
-        if not request.url.path.startswith("/v3/"):
-            return await call_next(request)
-        await self.injector.delay()
-        if self.injector.should_fail_5xx():
-            return self._signed(500, {"code": "SYSTEM_ERROR", "message": "系统异常，请稍后重试"})
-        response = await call_next(request)
-        if self.injector.should_time_out():
-            await self.injector.hang()
-        return response
 
     async def _serve(self, request: Request, handle: Callable[[bytes], Answer]) -> Response:
         body = await request.body()
