@@ -47,6 +47,11 @@ def apply_payment_status(ctx: PaymentsContext, order_no: str, status: PaymentSta
 def _succeeded(session: Session, payment: Payment, attempt: PaymentAttempt, status: PaymentStatus, source: str) -> str:
     if attempt.status == "succeeded":
         return "duplicate"
+    if attempt.status == "creating" and payment.status == states.REQUIRES_PAYMENT_METHOD:
+        # Paid while our create call is still out (its answer is late, or it timed out and this
+        # is the query before failover): the order is this payment's own, not an orphan.
+        payment.channel, payment.active_attempt_id, payment.channel_order_no = attempt.channel, attempt.id, attempt.order_no
+        states.move_payment(session, payment, states.PROCESSING, "channel_paid_before_answer", {"channel": attempt.channel})
     attempt.status, attempt.channel_txn_id = "succeeded", status.channel_txn_id
     contract = session.get(MerchantChannel, (payment.merchant_id, attempt.channel))
     fees = fees_for(payment.amount_minor, contract.merchant_fee_bps, contract.channel_fee_bps)

@@ -138,7 +138,7 @@ async def submit_to_channels(ctx: PaymentsContext, payment_id: uuid.UUID, contra
     for channel in choice.channels:
         outcome = await _try_channel(ctx, payment, channel, new)
         tried.append(f"{channel}: {outcome}")
-        if outcome == "created":
+        if outcome in ("created", "paid"):
             return _finish(ctx, payment.id, choice.as_json() | {"attempts": tried}, None)
     failure = ("no_eligible_channel", choice.reason) if not choice.channels else ("all_channels_failed", "; ".join(tried))
     return _finish(ctx, payment.id, choice.as_json() | {"attempts": tried}, failure)
@@ -190,7 +190,8 @@ async def _after_error(ctx: PaymentsContext, attempt: PaymentAttempt, error: Cha
     # The order may exist at the channel. The payer still has to act and never saw it, so
     # closing it is safe; if even that cannot be confirmed, the poller keeps watching it.
     closed = await close_attempt(ctx, attempt)
-    _set_attempt(ctx, attempt.id, "closed" if closed else "abandoned", str(error))
+    if _set_attempt(ctx, attempt.id, "closed" if closed else "abandoned", str(error)) == "succeeded":
+        return "paid"  # the query before failover found it paid and booked it as this payment's
     return f"unknown outcome ({error.code}), order {'closed' if closed else 'abandoned'}"
 
 
@@ -221,16 +222,25 @@ def _new_attempt(ctx: PaymentsContext, payment: Payment, channel: str) -> Paymen
         return attempt
 
 
-def _set_attempt(ctx: PaymentsContext, attempt_id: uuid.UUID, status: str, error: str | None) -> None:
+def _set_attempt(ctx: PaymentsContext, attempt_id: uuid.UUID, status: str, error: str | None) -> str:
+    """Record how a create ended, unless the channel's news (notification, query) came first;
+    returns the attempt's status."""
     with ctx.db.session() as session, session.begin():
-        attempt = session.get(PaymentAttempt, attempt_id)
-        attempt.status, attempt.error = status, error
+        attempt = session.get(PaymentAttempt, attempt_id, with_for_update=True)
+        if attempt.status == "creating":
+            attempt.status, attempt.error = status, error
+        return attempt.status
 
 
 def _activate(ctx: PaymentsContext, payment_id: uuid.UUID, attempt: PaymentAttempt, channel: str, created: ChargeCreated) -> None:
     with ctx.db.session() as session, session.begin():
-        payment = session.get(Payment, payment_id)
-        session.get(PaymentAttempt, attempt.id).status = "pending"
+        # Locked in apply_payment_status's order (attempt, then payment), then checked: a
+        # notification that overtook the create answer may have booked this order already.
+        row = session.get(PaymentAttempt, attempt.id, with_for_update=True)
+        payment = session.get(Payment, payment_id, with_for_update=True)
+        if row.status != "creating":
+            return
+        row.status = "pending"
         payment.channel, payment.active_attempt_id, payment.channel_order_no = channel, attempt.id, attempt.order_no
         action = created.action
         payment.next_action = {
