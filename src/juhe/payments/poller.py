@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy import or_, select
 
 from juhe.channels.base import ChannelError
@@ -16,6 +17,7 @@ from juhe.payments.models import Payment, PaymentAttempt, Refund
 from juhe.payments.outcomes import apply_payment_status, apply_refund_status, close_attempt, emit
 from juhe.payments.refunds import _schedule_poll, submit_refund
 
+log = structlog.get_logger()
 POLL_BATCH_MAX = 200
 POLL_CONCURRENCY = 32
 # A create still unfinished after this long was interrupted (a crash between channel calls):
@@ -45,8 +47,12 @@ async def poll_due(ctx: PaymentsContext, now: datetime | None = None) -> int:
     gate = asyncio.Semaphore(POLL_CONCURRENCY)
 
     async def bounded(job):
+        # One failing job is logged and retried next round; it must not stop the others.
         async with gate:
-            await job
+            try:
+                await job
+            except Exception:
+                log.exception("poll job failed")
 
     await asyncio.gather(*(bounded(poll_payment(ctx, pid, now)) for pid in payment_ids),
                          *(bounded(poll_refund(ctx, rid)) for rid in refund_ids),
