@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -99,6 +100,8 @@ def demo(port: int = typer.Option(None, help="Defaults to JUHE_API_PORT (8000)."
     settings.webhook_allow_private_urls = True  # the demo's receivers run on this machine
     db = Database(settings.database_url)
     seeded = seed_demo(db, settings.data_dir / "demo-keys.json")
+    if port and port != settings.api_port and "JUHE_PUBLIC_BASE_URL" not in os.environ:
+        settings.public_base_url = f"http://{settings.api_host}:{port}"  # notifications follow the port
     port = port or settings.api_port
     base = f"http://{settings.api_host}:{port}"
     console.rule("[bold]Juhe demo")
