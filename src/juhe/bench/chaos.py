@@ -234,8 +234,9 @@ async def _load(stack: Stack, channels: tuple[str, ...], n: int, concurrency: in
 
 
 def _wait_until_settled(stack: Stack, grace_s: float, progress: Progress | None) -> None:
-    """Until every payment and refund is terminal, or the last expiry + grace has passed."""
-    from juhe.payments.models import Payment, Refund
+    """Until every payment and refund is terminal and every abandoned order closed, or the last
+    expiry + grace has passed."""
+    from juhe.payments.models import Payment, PaymentAttempt, Refund
 
     with stack.db.session() as session:
         total = session.scalar(select(func.count()).select_from(Payment))
@@ -248,9 +249,11 @@ def _wait_until_settled(stack: Stack, grace_s: float, progress: Progress | None)
         with stack.db.engine.connect().execution_options(sqlite_read_only=True) as conn:
             open_payments = conn.scalar(select(func.count()).select_from(Payment).where(Payment.status.not_in(TERMINAL)))
             open_refunds = conn.scalar(select(func.count()).select_from(Refund).where(Refund.status == "pending"))
+            loose = conn.scalar(select(func.count()).select_from(PaymentAttempt)
+                                .where(PaymentAttempt.status.in_(("creating", "abandoned"))))
         if bar is not None:
             progress.update(bar, completed=total - open_payments)
-        if (open_payments == 0 and open_refunds == 0) or utcnow() > deadline:
+        if (open_payments == 0 and open_refunds == 0 and loose == 0) or utcnow() > deadline:
             return
         time.sleep(0.25)
 
