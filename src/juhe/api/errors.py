@@ -15,6 +15,7 @@ from juhe.money import MoneyError
 from juhe.payments.service import PaymentError
 from juhe.payments.states import IllegalTransition
 from juhe.transfers.service import TransferError
+from juhe.treasury.fx_quotes import QuoteError
 
 PROBLEM = "application/problem+json"
 log = structlog.get_logger()
@@ -85,6 +86,10 @@ def install(app: FastAPI) -> None:
     async def on_transfer_error(request: Request, exc: TransferError):
         extra = {"errors": exc.errors} if exc.errors else {}
         return problem(exc.status, exc.code, str(exc), request, **extra)
+
+    @app.exception_handler(QuoteError)
+    async def on_quote_error(request: Request, exc: QuoteError):
+        return problem(exc.status, exc.code, str(exc), request)
 
     @app.exception_handler(IllegalTransition)
     async def on_illegal_transition(request: Request, exc: IllegalTransition):

@@ -1,0 +1,1 @@
+"""Treasury: FX quotes now; forecasts, reserve advice and supply-chain finance later."""
