@@ -44,3 +44,20 @@ def test_bad_quote_requests_are_refused_and_keep_nothing(stack):
     assert unknown.status_code == 422
     assert stack.api.post("/v1/fx/quotes", json=ASK, headers=stack.key("risk")).status_code == 403
     assert quotes(stack) == 0
+
+
+def test_payment_naming_an_expired_or_foreign_quote_is_refused_and_creates_nothing(stack):
+    from juhe.payments.models import Payment
+
+    quote = stack.api.post("/v1/fx/quotes", json=ASK, headers=stack.key("business")).json()
+    with stack.db.session() as session, session.begin():
+        row = session.get(FxQuote, quote["id"])
+        row.expires_at = row.expires_at - timedelta(days=1)
+    body = {"amount_minor": 100_000, "currency": "USD", "scenario": "crossborder", "subject": "Steel coil",
+            "payer": {"quote_id": quote["id"], "rail": "swift"}}
+    expired = stack.api.post("/v1/payments", json=body, headers={**stack.key("business"), "Idempotency-Key": "x1"})
+    assert expired.status_code == 422 and expired.json()["code"] == "fx_quote_expired"
+    foreign = stack.api.post("/v1/payments", json=body, headers={**stack.key("business", 1), "Idempotency-Key": "x2"})
+    assert foreign.status_code == 404 and foreign.json()["code"] == "fx_quote_not_found"
+    with stack.db.reader() as session:
+        assert session.scalar(select(func.count()).select_from(Payment)) == 0

@@ -295,3 +295,15 @@ def test_charge_without_payer_action_is_never_failed_over_on_an_unknown_outcome(
     with stack.db.session() as session:
         attempts = session.scalars(select(PaymentAttempt).where(PaymentAttempt.payment_id == uuid.UUID(payment["id"]))).all()
     assert [a.status for a in attempts] == ["succeeded"]
+
+
+def test_a_decline_about_the_request_itself_is_not_failed_over(stack, monkeypatch):
+    from juhe.channels.base import Declined
+
+    async def refuse(request):
+        return Declined("creditor_account_invalid", "no such creditor account")
+
+    monkeypatch.setattr(stack.runtime.payments.channels["alipay"], "create", refuse)
+    payment = create(stack, preferred_channel="alipay", key="req-err").json()
+    assert payment["status"] == "failed"
+    assert [a.split(":")[0] for a in payment["routing"]["attempts"]] == ["alipay"]

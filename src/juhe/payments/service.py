@@ -24,8 +24,11 @@ from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt
 from juhe.payments.numbers import channel_number
 from juhe.payments.outcomes import apply_payment_status, close_attempt, emit
 from juhe.payments.routing import Contract, route
+from juhe.treasury.models import FxQuote
 
 PAYMENT_TTL_MAX = timedelta(days=1)
+REQUEST_ERROR_CODES = ("fx_", "creditor_", "charge_bearer_")  # declines about the request, not the channel
+REQUEST_DECLINE = "request declined"
 MOVES_WITHOUT_PAYER = frozenset({Scenario.POS, Scenario.FACE, Scenario.B2B, Scenario.CROSSBORDER})
 
 
@@ -85,6 +88,7 @@ def _insert(ctx: PaymentsContext, merchant_id: uuid.UUID, key: str, request_hash
             if existing is not None:
                 return _replay(existing, request_hash), False
             _check_units(session, merchant_id, new)
+            _check_fx_quote(session, merchant_id, new)
             now = utcnow()
             payment = Payment(
                 merchant_id=merchant_id, store_id=new.store_id, business_line_id=new.business_line_id,
@@ -124,6 +128,18 @@ def _check_units(session: Session, merchant_id: uuid.UUID, new: NewPayment) -> N
         raise PaymentError(422, "invalid_owner", "a payment belongs to a store or a business line, not both")
 
 
+def _check_fx_quote(session: Session, merchant_id: uuid.UUID, new: NewPayment) -> None:
+    """A payment that names an FX quote may only use a live quote of its own merchant."""
+    quote_id = new.payer.get("quote_id")
+    if quote_id is None:
+        return
+    quote = session.get(FxQuote, quote_id)
+    if quote is None or quote.merchant_id != merchant_id:
+        raise PaymentError(404, "fx_quote_not_found", f"no FX quote {quote_id}")
+    if quote.expires_at <= utcnow():
+        raise PaymentError(422, "fx_quote_expired", f"FX quote {quote_id} expired at {quote.expires_at.isoformat()}; ask for a new one")
+
+
 def _contracts(session: Session, merchant_id: uuid.UUID) -> list[Contract]:
     rows = session.scalars(select(MerchantChannel).where(MerchantChannel.merchant_id == merchant_id, MerchantChannel.enabled))
     return [Contract(r.channel, r.merchant_fee_bps, r.channel_fee_bps, r.priority, r.max_amount_minor) for r in rows]
@@ -140,6 +156,8 @@ async def submit_to_channels(ctx: PaymentsContext, payment_id: uuid.UUID, contra
         tried.append(f"{channel}: {outcome}")
         if outcome in ("created", "paid"):
             return _finish(ctx, payment.id, choice.as_json() | {"attempts": tried}, None)
+        if outcome.startswith(REQUEST_DECLINE):
+            break  # the request itself is wrong (quote, creditor, charges): another channel won't help
     failure = ("no_eligible_channel", choice.reason) if not choice.channels else ("all_channels_failed", "; ".join(tried))
     return _finish(ctx, payment.id, choice.as_json() | {"attempts": tried}, failure)
 
@@ -170,6 +188,8 @@ async def _try_channel(ctx: PaymentsContext, payment: Payment, channel: str, new
     ctx.health.record(channel, True)
     if isinstance(result, Declined):
         _set_attempt(ctx, attempt.id, "failed", f"{result.code}: {result.message}")
+        if result.code.startswith(REQUEST_ERROR_CODES):
+            return f"{REQUEST_DECLINE} {result.code}"
         return f"declined {result.code}"
     if isinstance(result, ChargeSucceeded):
         _activate(ctx, payment.id, attempt, channel, ChargeCreated(PayerAction(kind="none")))
