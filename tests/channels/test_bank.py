@@ -31,7 +31,8 @@ from juhe.channels.base import (
     RefundRequest,
     Scenario,
 )
-from juhe.channels.simkit import Faults, ServerThread, free_port, write_rsa_keypair
+from juhe.channels.registry import start_sandbox
+from juhe.channels.simkit import Faults, free_port, write_rsa_keypair
 from juhe.money import Money
 
 CALM = Faults(seed=7)
@@ -41,11 +42,9 @@ HEADER = "end_to_end_id,amount,currency,creditor_name,creditor_account,creditor_
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    port = free_port()
-    sandbox = BankSandbox(tmp_path_factory.mktemp("bank"), f"http://127.0.0.1:{port}", CALM)
-    server = ServerThread(sandbox.app, port=port).start()
-    yield sandbox
-    server.stop()
+    running = start_sandbox("bank", tmp_path_factory.mktemp("bank"), CALM)
+    yield running.sandbox
+    running.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,7 @@ from juhe.channels.base import (
 from juhe.channels.crossborder import ecny, fx, iso, pacs008, signing
 from juhe.channels.crossborder.adapter import CrossBorderChannel, CrossBorderConfig
 from juhe.channels.crossborder.sandbox import BANK_KEY_ID, KEY_ID, CrossBorderSandbox
+from juhe.channels.registry import start_sandbox
 from juhe.channels.simkit import NOTIFY_ATTEMPTS_MAX, Faults, ServerThread, free_port, write_rsa_keypair
 from juhe.money import Money
 
@@ -73,11 +74,9 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    port = free_port()
-    sandbox = CrossBorderSandbox(tmp_path_factory.mktemp("crossborder"), f"http://127.0.0.1:{port}", FAST)
-    server = ServerThread(sandbox.app, port=port).start()
-    yield sandbox
-    server.stop()
+    running = start_sandbox("crossborder", tmp_path_factory.mktemp("crossborder"), FAST)
+    yield running.sandbox
+    running.stop()
 
 
 @pytest.fixture(autouse=True)

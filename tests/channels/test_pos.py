@@ -26,7 +26,8 @@ from juhe.channels.base import (
 from juhe.channels.pos import link, signing, wire
 from juhe.channels.pos.adapter import PosChannel, PosConfig
 from juhe.channels.pos.sandbox import LINK_TERMINAL, TEST_CARDS, PosSandbox
-from juhe.channels.simkit import Faults, ServerThread, free_port
+from juhe.channels.registry import start_sandbox
+from juhe.channels.simkit import Faults, free_port
 from juhe.money import Money
 
 CALM = Faults()
@@ -36,11 +37,9 @@ NOW = datetime(2026, 3, 5, 6, 7, 8, tzinfo=timezone.utc)  # 14:07:08 in Beijing
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    port = free_port()
-    sandbox = PosSandbox(tmp_path_factory.mktemp("pos"), f"http://127.0.0.1:{port}", CALM)
-    server = ServerThread(sandbox.app, port=port).start()
-    yield sandbox
-    server.stop()
+    running = start_sandbox("pos", tmp_path_factory.mktemp("pos"), CALM)
+    yield running.sandbox
+    running.stop()
 
 
 @pytest.fixture(autouse=True)

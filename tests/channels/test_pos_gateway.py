@@ -24,7 +24,8 @@ from juhe.channels.pos.adapter import PosChannel, PosConfig
 from juhe.channels.pos.gateway import Terminal, TerminalGateway, TerminalReversal, TerminalSale
 from juhe.channels.pos.sandbox import TEST_CARDS, PosSandbox
 from juhe.channels.pos.terminal import TerminalSimulator
-from juhe.channels.simkit import Faults, ServerThread, free_port
+from juhe.channels.registry import start_sandbox
+from juhe.channels.simkit import Faults
 
 CALM = Faults()
 TOKEN_KEY = secrets.token_bytes(signing.TOKEN_KEY_BYTES)
@@ -62,11 +63,9 @@ class CoreStub:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    port = free_port()
-    sandbox = PosSandbox(tmp_path_factory.mktemp("pos-host"), f"http://127.0.0.1:{port}", CALM)
-    server = ServerThread(sandbox.app, port=port).start()
-    yield sandbox
-    server.stop()
+    running = start_sandbox("pos", tmp_path_factory.mktemp("pos-host"), CALM)
+    yield running.sandbox
+    running.stop()
 
 
 @pytest.fixture(autouse=True)
