@@ -17,17 +17,13 @@ cannot be used to forge merchant charges. Each key is named by a key id so that 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
-import secrets
-from pathlib import Path
 from typing import Mapping
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+from juhe.channels.rsa_sha256 import lines, load_private_key, load_public_key, new_nonce, sign, signature_ok  # noqa: F401
 
 SCHEME = "FACEPAY-SHA256-RSA2048"
 MAX_CLOCK_SKEW_S = 300  # an older message may be a replay
@@ -39,18 +35,6 @@ class SignatureError(ValueError):
     """A signature, timestamp or key id that does not verify; the text says which."""
 
 
-def load_private_key(path: Path) -> RSAPrivateKey:
-    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    if not isinstance(key, RSAPrivateKey):
-        raise ValueError(f"{path} is not an RSA private key")
-    return key
-
-
-def load_public_key(path: Path) -> RSAPublicKey:
-    key = serialization.load_pem_public_key(Path(path).read_bytes())
-    if not isinstance(key, RSAPublicKey):
-        raise ValueError(f"{path} is not an RSA public key")
-    return key
 
 
 def key_id(prefix: str, public_key_pem: bytes) -> str:
@@ -58,25 +42,8 @@ def key_id(prefix: str, public_key_pem: bytes) -> str:
     return prefix + hashlib.sha256(public_key_pem).hexdigest()[:24].upper()
 
 
-def new_nonce() -> str:
-    return secrets.token_hex(16).upper()
 
 
-def sign(private_key: RSAPrivateKey, message: bytes) -> str:
-    return base64.b64encode(private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
-
-
-def signature_ok(public_key: RSAPublicKey, message: bytes, signature: str) -> bool:
-    try:
-        public_key.verify(base64.b64decode(signature, validate=True), message, padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def lines(*parts: str | bytes) -> bytes:
-    """The message to sign: every part followed by a newline, the body included."""
-    return b"".join((p.encode() if isinstance(p, str) else p) + b"\n" for p in parts)
 
 
 def check_fresh(timestamp: str, now_s: int) -> None:
