@@ -18,6 +18,8 @@ import pytest
 
 # Test receivers listen on 127.0.0.1, which production refuses as a webhook target.
 os.environ.setdefault("JUHE_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+# Apps under test serve store terminals on a free port, never on the fixed one of a real install.
+os.environ.setdefault("JUHE_POS_GATEWAY_PORT", "0")
 
 from juhe.db.temp_postgres import TempPostgres
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     poll_initial_s: float = 5.0
     worker_interval_s: float = 1.0
     webhook_allow_private_urls: bool = False  # demo and tests deliver to localhost
+    # Juhe's ISO 8583 server for store terminals; None: not served by this process (0: any free port).
+    pos_gateway_port: int | None = 8600
+    pos_gateway_host: str = "127.0.0.1"
     platform_token: str = ""  # operators create merchants with it; empty disables that endpoint
 
 

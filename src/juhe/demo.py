@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 from sqlalchemy import select
 
 from juhe import merchants
 from juhe.db.engine import Database
-from juhe.db.models import Merchant
+from juhe.db.models import Merchant, Store
 from juhe.ledger import ensure_account, payable_code
 from juhe.payments.models import MerchantChannel
+from juhe.payments.terminals import register_terminal
 
 PLATFORM_ACCOUNTS = ("reserve:icbc", "revenue:fees", "expense:channel_fees")
 # channel → (merchant fee, channel fee) in basis points: what Juhe charges, what it pays
-CONTRACTS = {"alipay": (60, 38), "wechatpay": (60, 38), "unionpay": (50, 30), "facepay": (60, 38)}
+CONTRACTS = {"alipay": (60, 38), "wechatpay": (60, 38), "unionpay": (50, 30), "facepay": (60, 38), "pos": (55, 35)}
 CHANNELS = tuple(CONTRACTS)
 
 
@@ -32,11 +34,25 @@ def seed_demo(db: Database, keys_file: Path) -> dict:
         retail = _merchant(session, "Lotus Mart 莲花超市", "retail", stores=[("sh-01", "Shanghai Jing'an"), ("bj-01", "Beijing Chaoyang")],
                            lines=[("grocery", "Grocery"), ("electronics", "Electronics")])
         shop = _merchant(session, "Silk Road Online 丝路商城", "ecommerce", stores=[], lines=[("cross-border", "Cross-border")])
+        retail["terminals"] = _terminals(session, retail, keys_file.parent / "pos-terminals")
         demo = {"merchants": [retail, shop]}
     keys_file.parent.mkdir(parents=True, exist_ok=True)
     keys_file.write_text(json.dumps(demo, indent=2, ensure_ascii=False))
     os.chmod(keys_file, 0o600)  # demo secrets: readable by the operator only
     return demo
+
+
+def _terminals(session, merchant: dict, key_dir: Path) -> list[dict]:
+    """One card terminal per store; each MAC key goes to a file for the terminal simulator."""
+    key_dir.mkdir(parents=True, exist_ok=True)
+    made = []
+    for number, store in enumerate(session.scalars(select(Store).where(Store.merchant_id == uuid.UUID(merchant["id"])).order_by(Store.code)), start=1):
+        terminal, mac_key = register_terminal(session, uuid.UUID(merchant["id"]), f"POS{number:05d}", store.id)
+        key_file = key_dir / f"{terminal.terminal_id}.hex"
+        key_file.write_text(mac_key.hex())
+        os.chmod(key_file, 0o600)
+        made.append({"terminal_id": terminal.terminal_id, "store": store.code, "mac_key_file": str(key_file)})
+    return made
 
 
 def _merchant(session, name: str, industry: str, stores, lines) -> dict:

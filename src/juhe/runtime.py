@@ -44,6 +44,8 @@ class Runtime:
         self.db = db
         self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=HTTP_CONNECTIONS_MAX), timeout=10.0)
         self.sandboxes: dict[str, RunningSandbox] = {}
+        self.pos_gateway = None
+        self.pos_gateway_port: int | None = None
         channels = {}
         for code in CHANNELS:
             if settings.channel_mode == "live":
@@ -64,7 +66,30 @@ class Runtime:
             return self.sandboxes[code].adapter(self.http)
         return configured_channel(self.settings, code, self.http)
 
+    async def start_pos_gateway(self) -> int | None:
+        """Serve store terminals (ISO 8583) when this process is configured to; returns the port."""
+        from juhe.channels.pos import signing
+        from juhe.channels.pos.gateway import TerminalGateway
+        from juhe.payments.pos import record_pos_event, terminal_lookup
+
+        if self.settings.pos_gateway_port is None or "pos" not in self.payments.channels or self.pos_gateway:
+            return None
+        token_key = signing.load_key(signing.write_key(self.settings.data_dir / "pos" / "token_key.hex",
+                                                       signing.TOKEN_KEY_BYTES), signing.TOKEN_KEY_BYTES)
+        self.pos_gateway = TerminalGateway(self.payments.channels["pos"], terminal_lookup(self.db), token_key,
+                                           lambda event: record_pos_event(self.payments, event))
+        port = self.pos_gateway_port = await self.pos_gateway.start(self.settings.pos_gateway_host, self.settings.pos_gateway_port)
+        log.info("pos.gateway_listening", host=self.settings.pos_gateway_host, port=port)
+        return port
+
+    async def stop_pos_gateway(self) -> None:
+        if self.pos_gateway is not None:
+            await self.pos_gateway.stop()
+            self.pos_gateway = None
+        self.pos_gateway_port: int | None = None
+
     async def close(self) -> None:
+        await self.stop_pos_gateway()
         await self.http.aclose()
         for running in self.sandboxes.values():
             running.stop()
@@ -82,6 +107,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         try:
             await poll_due(runtime.payments)
             await poll_batches(runtime.payments)
+            if "pos" in runtime.payments.channels:
+                await runtime.payments.channels["pos"].flush()  # reversals still owed to the acquirer
             await deliver_due(runtime.db, runtime.http)
             with runtime.db.session() as session, session.begin():
                 expire_holds(session.connection())

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from prometheus_client import Counter, Histogram
 
-from juhe.api import errors, fx, health, ledger, merchants, payments, transfers, webhooks
+from juhe.api import errors, fx, health, ledger, merchants, payments, terminals, transfers, webhooks
 from juhe.config import get_settings
 from juhe.db.engine import Database
 from juhe.runtime import Runtime, run_worker
@@ -29,12 +29,14 @@ def create_app(database: Database | None = None, runtime: Runtime | None = None,
         db = database or Database(settings.database_url)
         own_runtime = runtime or Runtime(settings, db, host_sandboxes=settings.channel_mode == "sandbox")
         app.state.db, app.state.payments = db, own_runtime.payments
+        app.state.pos_gateway_port = await own_runtime.start_pos_gateway()
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(own_runtime, stop)) if with_worker else None
         yield
         stop.set()
         if worker is not None:
             await worker
+        await own_runtime.stop_pos_gateway()
         if runtime is None:
             await own_runtime.close()
         if database is None:
@@ -45,7 +47,7 @@ def create_app(database: Database | None = None, runtime: Runtime | None = None,
         description="One access point for every payment channel, and a double-entry ledger behind it.",
     )
     errors.install(app)
-    for module in (health, merchants, ledger, payments, transfers, fx, webhooks):
+    for module in (health, merchants, ledger, payments, terminals, transfers, fx, webhooks):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -229,6 +229,7 @@ class Stack:
             "JUHE_SANDBOX_BASE_PORT": str(sandbox_base_port),
             "JUHE_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
             "JUHE_API_PORT": str(api_port),
+            "JUHE_POS_GATEWAY_PORT": "0",  # several API processes: each serves terminals on a port of its own
             "JUHE_POLL_INITIAL_S": str(o.poll_initial_s),
             "JUHE_WORKER_INTERVAL_S": str(o.worker_interval_s),
             "JUHE_PAYMENT_TTL_S": str(o.payment_ttl_s),

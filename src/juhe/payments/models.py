@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from juhe.db.models import Base, new_id
@@ -133,3 +133,15 @@ class MerchantChannel(Base):
     channel_fee_bps: Mapped[int] = mapped_column(Integer)  # what the channel charges Juhe
     priority: Mapped[int] = mapped_column(Integer, default=100)  # lower is preferred
     max_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class PosTerminal(Base):
+    """A store terminal registered with Juhe's terminal gateway, and the MAC key it signs with."""
+
+    __tablename__ = "pos_terminals"
+    terminal_id: Mapped[str] = mapped_column(String(8), primary_key=True)  # field 41
+    merchant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("merchants.id"), index=True)
+    store_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stores.id"))
+    mac_key: Mapped[bytes] = mapped_column(LargeBinary(16))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
