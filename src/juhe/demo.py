@@ -14,12 +14,14 @@ from juhe import merchants
 from juhe.db.engine import Database
 from juhe.db.models import Merchant, Store
 from juhe.ledger import ensure_account, payable_code
+from juhe.ledger.accounts import BANK_RESERVE
 from juhe.payments.models import MerchantChannel
 from juhe.payments.terminals import register_terminal
 
-PLATFORM_ACCOUNTS = ("reserve:icbc", "revenue:fees", "expense:channel_fees")
+PLATFORM_ACCOUNTS = (BANK_RESERVE, "revenue:fees", "expense:channel_fees")
 # channel → (merchant fee, channel fee) in basis points: what Juhe charges, what it pays
-CONTRACTS = {"alipay": (60, 38), "wechatpay": (60, 38), "unionpay": (50, 30), "facepay": (60, 38), "pos": (55, 35)}
+CONTRACTS = {"alipay": (60, 38), "wechatpay": (60, 38), "unionpay": (50, 30), "facepay": (60, 38), "pos": (55, 35),
+             "bank": (5, 2), "crossborder": (30, 0)}
 CHANNELS = tuple(CONTRACTS)
 
 

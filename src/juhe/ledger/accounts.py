@@ -27,6 +27,10 @@ CHART = {
 }
 
 
+# The customer reserve account (备付金) at the corporate bank: what the bank pays out debits it.
+BANK_RESERVE = "reserve:bank"
+
+
 class AccountError(ValueError):
     def __init__(self, code: str, message: str):
         super().__init__(message)

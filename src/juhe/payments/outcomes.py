@@ -15,7 +15,7 @@ from juhe.channels.base import ChannelError, PaymentStatus, RefundStatus
 from juhe.db.types import utcnow
 from juhe.ledger import Reverse, post
 from juhe.money import Money
-from juhe.payments import states
+from juhe.payments import outbound, states
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt, Refund
 from juhe.payments.numbers import channel_number
@@ -53,6 +53,8 @@ def _succeeded(session: Session, payment: Payment, attempt: PaymentAttempt, stat
         payment.channel, payment.active_attempt_id, payment.channel_order_no = attempt.channel, attempt.id, attempt.order_no
         states.move_payment(session, payment, states.PROCESSING, "channel_paid_before_answer", {"channel": attempt.channel})
     attempt.status, attempt.channel_txn_id = "succeeded", status.channel_txn_id
+    if outbound.is_outbound(payment):
+        return _paid_out(session, payment, attempt, status, source)
     contract = session.get(MerchantChannel, (payment.merchant_id, attempt.channel))
     fees = fees_for(payment.amount_minor, contract.merchant_fee_bps, contract.channel_fee_bps)
     accounts = payment_accounts(session.connection(), payment.merchant_id, payment.store_id, payment.business_line_id,
@@ -66,6 +68,18 @@ def _succeeded(session: Session, payment: Payment, attempt: PaymentAttempt, stat
     payment.ledger_txn_id, payment.paid_at = txn.id, status.paid_at or utcnow()
     payment.fee_minor, payment.channel_fee_minor = fees.merchant_fee_minor, fees.channel_fee_minor
     payment.next_poll_at = None
+    states.move_payment(session, payment, states.SUCCEEDED, f"channel_{source}", {"channel_txn_id": status.channel_txn_id})
+    emit(session, payment, "payment.succeeded")
+    return "applied"
+
+
+def _paid_out(session: Session, payment: Payment, attempt: PaymentAttempt, status: PaymentStatus, source: str) -> str:
+    if payment.status != states.PROCESSING or attempt.id != payment.active_attempt_id:
+        # A second transfer for one payment cannot be refunded by us: finance must recall it.
+        states.record_event(session, payment, "duplicate_payout", {"order_no": attempt.order_no})
+        return "duplicate_payout"
+    outbound.capture(session, payment)
+    payment.paid_at, payment.next_poll_at = status.paid_at or utcnow(), None
     states.move_payment(session, payment, states.SUCCEEDED, f"channel_{source}", {"channel_txn_id": status.channel_txn_id})
     emit(session, payment, "payment.succeeded")
     return "applied"
@@ -97,10 +111,12 @@ def _ended(session: Session, payment: Payment, attempt: PaymentAttempt, status: 
     if status.state == "failed":
         payment.failure_code = status.failure_code or "declined"
         states.move_payment(session, payment, states.FAILED, f"channel_{source}", {"failure_code": payment.failure_code})
+        outbound.release(session, payment)
         emit(session, payment, "payment.failed")
     else:
         payment.failure_code = "expired"
         states.move_payment(session, payment, states.CANCELED, f"channel_closed_{source}")
+        outbound.release(session, payment)
         emit(session, payment, "payment.canceled")
     return "applied"
 

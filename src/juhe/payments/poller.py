@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 
 from juhe.channels.base import ChannelError
 from juhe.db.types import utcnow
-from juhe.payments import states
+from juhe.payments import outbound, states
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import Payment, PaymentAttempt, Refund
 from juhe.payments.outcomes import apply_payment_status, apply_refund_status, close_attempt, emit
@@ -88,6 +88,7 @@ async def fail_interrupted(ctx: PaymentsContext, payment_id) -> str:
             session.get(PaymentAttempt, attempt.id).status = "closed"
         payment.failure_code = "interrupted"
         states.move_payment(session, payment, states.FAILED, "interrupted")
+        outbound.release(session, payment)
         emit(session, payment, "payment.failed")
         return "failed"
 
@@ -122,6 +123,7 @@ async def _expire(ctx: PaymentsContext, payment_id, attempt: PaymentAttempt) -> 
         session.get(PaymentAttempt, attempt.id).status = "closed"
         payment.failure_code, payment.next_poll_at = "expired", None
         states.move_payment(session, payment, states.CANCELED, "expired")
+        outbound.release(session, payment)
         emit(session, payment, "payment.canceled")
         return "expired"
 

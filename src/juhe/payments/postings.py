@@ -72,10 +72,10 @@ def collection_entries(accounts: PaymentAccounts, amount_minor: int, fees: FeeSp
         (accounts.payable, -(amount_minor - fees.merchant_fee_minor)),
         (accounts.revenue, -fees.merchant_fee_minor),
     )
-    return _merge(legs)
+    return merge_legs(legs)
 
 
-def _merge(legs) -> tuple[Entry, ...]:
+def merge_legs(legs) -> tuple[Entry, ...]:
     # Zero legs are dropped (a fee-free contract); the same account twice is summed.
     totals: dict[uuid.UUID, int] = {}
     for account, amount in legs:

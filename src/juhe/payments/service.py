@@ -18,7 +18,7 @@ from juhe.channels.base import ChannelError, ChargeCreated, ChargeRequest, Charg
 from juhe.db.models import BusinessLine, Store
 from juhe.db.types import utcnow
 from juhe.money import Money
-from juhe.payments import states
+from juhe.payments import outbound, states
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt
 from juhe.payments.numbers import channel_number
@@ -67,6 +67,7 @@ async def create_payment(ctx: PaymentsContext, merchant_id: uuid.UUID, key: str,
         if decision.action == "block":
             payment.failure_code, payment.failure_message = "risk_blocked", "; ".join(decision.reasons)
             states.move_payment(session, payment, states.FAILED, "risk_blocked", payment.risk)
+            outbound.release(session, payment)
             return payment, True
         if decision.action == "step_up":
             payment.next_action = {"type": "verify", "methods": list(decision.methods)}
@@ -101,6 +102,8 @@ def _insert(ctx: PaymentsContext, merchant_id: uuid.UUID, key: str, request_hash
             session.add(payment)
             session.flush()
             states.record_created(session, payment)
+            if outbound.is_outbound(payment):
+                _hold_funds(ctx, session, payment, new)
             return payment, True
     except IntegrityError:
         # A concurrent request with the same key won the insert; answer as its replay.
@@ -140,6 +143,20 @@ def _check_fx_quote(session: Session, merchant_id: uuid.UUID, new: NewPayment) -
         raise PaymentError(422, "fx_quote_expired", f"FX quote {quote_id} expired at {quote.expires_at.isoformat()}; ask for a new one")
 
 
+def _hold_funds(ctx: PaymentsContext, session: Session, payment: Payment, new: NewPayment) -> None:
+    """A payment out holds the merchant's funds before any channel is asked to pay."""
+    eligible = [c for c in sorted(_contracts(session, payment.merchant_id), key=lambda c: c.priority)
+                if c.channel in ctx.channels and new.scenario in ctx.channels[c.channel].scenarios]
+    if not eligible:
+        raise PaymentError(422, "no_eligible_channel", f"no contract of this merchant pays out by {new.scenario}")
+    quote_id = new.payer.get("quote_id")
+    try:
+        outbound.hold_funds(session, payment, eligible[0], new.payer.get("sell_currency") or payment.currency,
+                            session.get(FxQuote, quote_id) if quote_id else None)
+    except outbound.FundsError as e:
+        raise PaymentError(e.status, e.code, str(e)) from None
+
+
 def _contracts(session: Session, merchant_id: uuid.UUID) -> list[Contract]:
     rows = session.scalars(select(MerchantChannel).where(MerchantChannel.merchant_id == merchant_id, MerchantChannel.enabled))
     return [Contract(r.channel, r.merchant_fee_bps, r.channel_fee_bps, r.priority, r.max_amount_minor) for r in rows]
@@ -169,6 +186,7 @@ def _finish(ctx: PaymentsContext, payment_id: uuid.UUID, routing: dict, failure:
         if failure and payment.status == states.REQUIRES_PAYMENT_METHOD:
             payment.failure_code, payment.failure_message = failure
             states.move_payment(session, payment, states.FAILED, failure[0], {"attempts": routing["attempts"]})
+            outbound.release(session, payment)
         return payment
 
 
@@ -291,5 +309,6 @@ async def cancel_payment(ctx: PaymentsContext, merchant_id: uuid.UUID, payment_i
     with ctx.db.session() as session, session.begin():
         payment = session.get(Payment, payment_id)
         states.move_payment(session, payment, states.CANCELED, "canceled_by_merchant")
+        outbound.release(session, payment)
         emit(session, payment, "payment.canceled")
         return payment

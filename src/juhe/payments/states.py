@@ -59,3 +59,11 @@ def record_created(session: Session, payment: Payment) -> None:
 def check_refund_move(current: str, to: str) -> None:
     if to not in REFUND_TRANSITIONS[current]:
         raise IllegalTransition("refund", current, to)
+
+
+def record_event(session: Session, payment: Payment, cause: str, detail: dict | None = None) -> None:
+    """A timeline entry that changes no status (e.g. a duplicate payout finance must recall)."""
+    session.add(PaymentEvent(
+        merchant_id=payment.merchant_id, payment_id=payment.id, from_status=payment.status, to_status=payment.status,
+        cause=cause, detail=detail, at=utcnow(),
+    ))

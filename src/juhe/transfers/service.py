@@ -20,6 +20,7 @@ from juhe.channels.base import ChannelError
 from juhe.db.types import utcnow
 from juhe.money import Money
 from juhe.ledger import Capture, Entry, Post, Void, ensure_account, payable_code, post_many
+from juhe.ledger.accounts import BANK_RESERVE
 from juhe.payments.context import PaymentsContext
 from juhe.payments.numbers import channel_number
 from juhe.transfers.models import TransferBatch, TransferItem
@@ -27,7 +28,6 @@ from juhe.webhooks.outbox import enqueue_event
 
 HOLD_DAYS = 30  # a bank answers within days; a hold this old is voided by the expiry sweep
 POLL_BATCH_MAX = 50
-RESERVE_ACCOUNT = "reserve:bank"
 
 
 class TransferError(Exception):
@@ -99,7 +99,7 @@ def _book(ctx, bank, merchant_id, key, request_hash, raw, category_purpose) -> t
 def _hold_all(conn, batch: TransferBatch, items: list[lines.TransferItem]):
     payable = ensure_account(conn, payable_code(batch.merchant_id), batch.currency, merchant_id=batch.merchant_id,
                              no_overdraft=True, owner_type="merchant", owner_id=batch.merchant_id)
-    reserve = ensure_account(conn, RESERVE_ACCOUNT, batch.currency, owner_type="platform")
+    reserve = ensure_account(conn, BANK_RESERVE, batch.currency, owner_type="platform")
     expires_at = utcnow() + timedelta(days=HOLD_DAYS)
     return post_many(conn, [
         Post(f"transfer:{batch.id}:{item.end_to_end_id}:hold",
@@ -196,9 +196,13 @@ def _reschedule(ctx: PaymentsContext, batch_id: uuid.UUID) -> str:
     with ctx.db.session() as session, session.begin():
         batch = session.get(TransferBatch, batch_id)
         if batch.status == "submitted":
-            delay = min(ctx.poll_initial * (2 ** batch.poll_count), ctx.poll_max)
-            batch.next_poll_at, batch.poll_count = utcnow() + delay, batch.poll_count + 1
+            batch.next_poll_at, batch.poll_count = utcnow() + poll_delay(ctx, batch.poll_count), batch.poll_count + 1
         return batch.status
+
+
+def poll_delay(ctx: PaymentsContext, poll_count: int) -> timedelta:
+    """The wait before the next status report: poll_initial, doubling per poll, at most poll_max."""
+    return min(ctx.poll_initial * (2 ** poll_count), ctx.poll_max)
 
 
 def batch_view(batch: TransferBatch, items: list[TransferItem]) -> dict:
@@ -209,12 +213,12 @@ def batch_view(batch: TransferBatch, items: list[TransferItem]) -> dict:
         "reason": batch.reason, "created_at": batch.created_at.isoformat(),
         "items": [
             {"line": i.line, "end_to_end_id": i.end_to_end_id, "amount_minor": i.amount_minor, "currency": i.currency,
-             "creditor_name": i.creditor_name, "creditor_account": _masked(i.creditor_account), "status": i.status,
+             "creditor_name": i.creditor_name, "creditor_account": masked_account(i.creditor_account), "status": i.status,
              "reason_code": i.reason_code, "reason_text": i.reason_text, "execution_date": date.isoformat(i.execution_date)}
             for i in items
         ],
     }
 
 
-def _masked(account: str) -> str:
+def masked_account(account: str) -> str:
     return f"{account[:4]}…{account[-4:]}" if len(account) > 10 else account

@@ -1,0 +1,124 @@
+"""Payments out through POST /v1/payments: B2B by the corporate bank, cross-border by SWIFT
+(converted at an FX quote) and by e-CNY. Funds are held at acceptance, captured when the
+channel pays, released when it does not; every currency balances on its own."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from juhe.ledger import ensure_account, payable_code, post, transfer, verify_ledger
+from juhe.db.models import Account
+from juhe.payments.models import Payment
+
+SUPPLIER = {"creditor_name": "Shanghai Steel Co", "creditor_account": "6222020200998877665", "creditor_bank": "102290024433"}
+CLOSED_ACCOUNT = SUPPLIER | {"creditor_account": "6222000000000000404"}  # the bank sandbox answers AC04
+US_SUPPLIER = {"rail": "swift", "creditor_bic": "CHASUS33", "creditor_account": "987654321", "creditor_name": "Acme Corp",
+               "debtor_name": "Lotus Mart", "charge_bearer": "SHA"}
+
+
+def fund(stack, amount_minor: int) -> None:
+    merchant_id = uuid.UUID(stack.merchants[0]["id"])
+    with stack.db.session() as session, session.begin():
+        conn = session.connection()
+        payable = ensure_account(conn, payable_code(merchant_id), "CNY", merchant_id=merchant_id, no_overdraft=True)
+        reserve = ensure_account(conn, "reserve:bank", "CNY", owner_type="platform")
+        post(conn, transfer(f"deposit:{uuid.uuid4()}", reserve, payable, amount_minor, merchant_id=merchant_id))
+
+
+def pay_out(stack, key: str, amount_minor: int, scenario: str, payer: dict, currency: str = "CNY"):
+    body = {"amount_minor": amount_minor, "currency": currency, "scenario": scenario, "subject": "invoice INV-7781",
+            "payer": payer}
+    return stack.api.post("/v1/payments", json=body, headers=stack.key("business") | {"Idempotency-Key": key})
+
+
+def balances(stack) -> dict[tuple[str, str], dict]:
+    accounts = stack.api.get("/v1/accounts", headers=stack.key("finance")).json()["data"]
+    return {(a["code"].split(":")[0], a["currency"]): a["balance"] for a in accounts}
+
+
+def platform_balance(stack, code: str, currency: str) -> int:
+    """Debits minus credits of a platform account (merchant keys do not see these)."""
+    with stack.db.reader() as session:
+        row = session.execute(select(Account.debits_posted, Account.credits_posted).where(Account.code == code, Account.currency == currency)).one()
+    return row[0] - row[1]
+
+
+def payments(stack) -> int:
+    with stack.db.reader() as session:
+        return session.scalar(select(func.count()).select_from(Payment))
+
+
+def ledger_ok(stack) -> bool:
+    with stack.db.engine.connect() as conn:
+        return verify_ledger(conn).ok
+
+
+def test_b2b_payment_holds_the_funds_then_the_bank_pays_it(stack):
+    fund(stack, 1_000_000)
+    created = pay_out(stack, "b2b-1", 300_000, "b2b", SUPPLIER)
+    assert created.status_code == 201, created.text
+    payment = created.json()
+    assert payment["channel"] == "bank" and payment["fee_minor"] == 150  # 5 bps
+    assert balances(stack)[("payable", "CNY")]["available_minor"] == 1_000_000 - 300_150  # held at once
+    paid = stack.wait_for(payment["id"], {"succeeded", "failed"})
+    assert paid["status"] == "succeeded", paid
+    assert balances(stack)[("payable", "CNY")]["posted_minor"] == 1_000_000 - 300_150
+    assert ledger_ok(stack)
+
+
+def test_a_b2b_payment_the_bank_rejects_gives_the_funds_back(stack):
+    fund(stack, 500_000)
+    payment = pay_out(stack, "b2b-2", 200_000, "b2b", CLOSED_ACCOUNT).json()
+    failed = stack.wait_for(payment["id"], {"succeeded", "failed"})
+    assert failed["status"] == "failed" and failed["failure_code"] == "AC04"
+    payable = balances(stack)[("payable", "CNY")]
+    assert payable["posted_minor"] == payable["available_minor"] == 500_000
+    assert ledger_ok(stack)
+
+
+def test_paying_out_more_than_the_balance_is_refused_and_creates_nothing(stack):
+    fund(stack, 10_000)
+    refused = pay_out(stack, "b2b-3", 200_000, "b2b", SUPPLIER)
+    assert refused.status_code == 422 and refused.json()["code"] == "insufficient_funds"
+    assert payments(stack) == 0
+
+
+def test_cross_border_payment_converts_at_its_quote_through_fx_accounts(stack):
+    fund(stack, 2_000_000)
+    ask = {"sell_currency": "CNY", "buy_currency": "USD", "amount_minor": 100_000, "currency": "USD"}
+    quote = stack.api.post("/v1/fx/quotes", json=ask, headers=stack.key("business")).json()
+    created = pay_out(stack, "xb-1", 100_000, "crossborder", US_SUPPLIER | {"quote_id": quote["id"], "sell_currency": "CNY"}, "USD")
+    assert created.status_code == 201, created.text
+    paid = stack.wait_for(created.json()["id"], {"succeeded", "failed"})
+    assert paid["status"] == "succeeded", paid
+    with stack.db.reader() as session:
+        meta = session.get(Payment, uuid.UUID(paid["id"])).meta
+    sold = meta["fx"]["sold_minor"]
+    assert meta["fx"]["rate"] == quote["rate"] and abs(sold - round(100_000 / float(quote["rate"]))) <= 1
+    fee = paid["fee_minor"]
+    found = balances(stack)
+    assert found[("payable", "CNY")]["posted_minor"] == 2_000_000 - sold - fee
+    assert platform_balance(stack, "fx:CNY", "CNY") == -sold and platform_balance(stack, "fx:USD", "USD") == 100_000
+    assert platform_balance(stack, "clearing:crossborder", "USD") == -100_000  # the correspondent paid it for us
+    assert ledger_ok(stack)
+
+
+def test_cross_border_in_another_currency_needs_a_live_quote_and_changes_nothing_without(stack):
+    fund(stack, 2_000_000)
+    bare = pay_out(stack, "xb-2", 100_000, "crossborder", US_SUPPLIER | {"sell_currency": "CNY"}, "USD")
+    assert bare.status_code == 422 and bare.json()["code"] == "fx_quote_required"
+    wrong = pay_out(stack, "xb-3", 100_000, "crossborder", US_SUPPLIER | {"quote_id": "nope", "sell_currency": "CNY"}, "USD")
+    assert wrong.status_code == 404 and wrong.json()["code"] == "fx_quote_not_found"
+    assert payments(stack) == 0
+
+
+def test_ecny_payout_is_final_at_once(stack):
+    fund(stack, 100_000)
+    created = pay_out(stack, "ecny-1", 8_800, "crossborder",
+                      {"rail": "ecny", "payee_wallet_id": "0031000000000042", "payee_name": "李四"})
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] == "succeeded"
+    assert balances(stack)[("payable", "CNY")]["posted_minor"] == 100_000 - 8_800 - created.json()["fee_minor"]
+    assert ledger_ok(stack)
