@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from juhe.config import get_settings
+from juhe.recon.commands import statement_app
 
 app = typer.Typer(help="Juhe (聚合): self-hosted payment and treasury platform.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
@@ -88,8 +90,12 @@ def sandbox(
 
 
 @app.command()
-def demo(port: int = typer.Option(None, help="Defaults to JUHE_API_PORT (8000).")) -> None:
-    """Seed the demo enterprise on the embedded database and serve the API."""
+def demo(
+    port: int = typer.Option(None, help="Defaults to JUHE_API_PORT (8000)."),
+    day: bool = typer.Option(True, "--day/--no-day", help="Play a business day once the API is up: QR, card at a "
+                             "store terminal, face pay, a B2B supplier batch."),
+) -> None:
+    """Seed the demo enterprise on the embedded database, serve the API, and play a business day."""
     import uvicorn
 
     from juhe.api.app import create_app
@@ -118,11 +124,32 @@ def demo(port: int = typer.Option(None, help="Defaults to JUHE_API_PORT (8000)."
         f"  open next_action.qr_content in a browser (the sandbox's payer page) and press Pay,\n"
         f"  or scan {base}/v1/payments/<id>/qr.png; then GET {base}/v1/payments/<id> shows it succeeded.\n"
     )
+    if day:
+        threading.Thread(target=_play_demo_day, args=(settings, base, seeded["merchants"][0]), daemon=True).start()
     uvicorn.run(create_app(db, with_worker=True), host=settings.api_host, port=port, log_level=settings.log_level)
+
+
+def _play_demo_day(settings, base_url: str, merchant: dict) -> None:
+    from rich.table import Table
+
+    from juhe.demo_day import DemoDay
+
+    try:
+        story = DemoDay.for_settings(settings, base_url, merchant).run()
+    except Exception as e:  # the server keeps serving; say what went wrong
+        console.print(f"[red]demo day stopped: {type(e).__name__}: {e}[/red]")
+        return
+    table = Table(title="Demo business day at Lotus Mart", title_justify="left")
+    table.add_column("what")
+    table.add_column("outcome")
+    for what, outcome in story:
+        table.add_row(what, outcome)
+    console.print(table)
 
 
 transfers_app = typer.Typer(help="Batch transfers through the corporate bank.", no_args_is_help=True)
 app.add_typer(transfers_app, name="transfers")
+app.add_typer(statement_app, name="statement")
 
 
 @transfers_app.command("export-pain001")

@@ -99,10 +99,12 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     """Poll payments and refunds, deliver webhooks, expire holds, purge old idempotency keys."""
     from juhe.api.idempotency import purge_expired
     from juhe.ledger import expire_holds
+    from juhe.monitor.service import Evaluator
     from juhe.payments.poller import poll_due
     from juhe.transfers.service import poll_batches
     from juhe.webhooks.delivery import deliver_due
 
+    evaluator = Evaluator(runtime.db)
     while not stop.is_set():
         try:
             await poll_due(runtime.payments)
@@ -110,6 +112,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             if "pos" in runtime.payments.channels:
                 await runtime.payments.channels["pos"].flush()  # reversals still owed to the acquirer
             await deliver_due(runtime.db, runtime.http)
+            evaluator.run_if_due()
             with runtime.db.session() as session, session.begin():
                 expire_holds(session.connection())
                 purge_expired(session)

@@ -130,6 +130,7 @@ class IdempotencyRecord(Base):
 
 def load_all_models() -> None:
     """Import every domain's tables so that Base.metadata is complete (Alembic, tests)."""
+    import juhe.monitor.models  # noqa: F401
     import juhe.payments.models  # noqa: F401
     import juhe.transfers.models  # noqa: F401
     import juhe.treasury.models  # noqa: F401

@@ -12,6 +12,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from datetime import date, datetime, timedelta, timezone
 from typing import Mapping
 
@@ -216,20 +217,123 @@ def bill_file_names(account: str, business_date: date) -> tuple[str, str, str]:
     return f"{stem}.csv.zip", f"{stem}_业务明细.csv", f"{stem}_业务明细(汇总).csv"
 
 
+BILL_END_MARK = "业务明细列表结束"  # the line after the last row: a bill without it was cut off
+BILL_COUNTS = re.compile(r"交易合计：(\d+)笔，退款合计：(\d+)笔")
+BILL_AMOUNT = re.compile(r"-?\d{1,12}(\.\d{1,2})?")
+BILL_KINDS = {BILL_TRADE: "payment", BILL_REFUND: "refund"}
+BILL_READ_COLUMNS = ("支付宝交易号", "商户订单号", "业务类型", "完成时间", "订单金额（元）", "退款批次号/请求号", "服务费（元）")
+BILL_MEMBERS_MAX = 8  # the detail and its summary; anything near this is not Alipay's zip
+BILL_BYTES_MAX = 64 * 1024 * 1024  # uncompressed, so that a zip bomb stops before it is read
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+NumberedLines = list[tuple[int, StatementLine]]  # each with its line in the detail file
+
+
+class BillError(ValueError):
+    """A trade bill that cannot be read whole. `line` is the line of the detail file (None when the
+    zip itself is broken); `code` is malformed_statement or truncated_statement."""
+
+    def __init__(self, message: str, *, line: int | None = None, code: str = "malformed_statement"):
+        super().__init__(message)
+        self.line, self.code = line, code
+
+
+def is_bill(raw: bytes) -> bool:
+    """A zip (as Alipay serves the bill) or its detail CSV on its own."""
+    return raw.startswith(ZIP_MAGIC) or raw.startswith(BILL_DETAIL_TITLE.encode(BILL_ENCODING))
+
+
 def parse_bill(raw: bytes) -> list[StatementLine]:
     """Lines of a trade bill zip. Amounts come signed from the merchant's side (a refund's order
     amount is negative, a trade's fee negative); here `amount` is always positive and `fee` is what
-    Alipay charged on the line, negative when a refund gives fee back."""
-    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-        # Found by its title line, not its name: Alipay stores the names in GBK without
-        # zip's UTF-8 flag, so they do not read back as written.
-        texts = [archive.read(name).decode(BILL_ENCODING) for name in archive.namelist()]
-    text = next((t for t in texts if t.startswith(BILL_DETAIL_TITLE)), None)
-    if text is None:
-        raise ValueError("no trade bill detail (业务明细) in the zip")
-    rows = [row for row in csv.reader(io.StringIO(text)) if row and not row[0].startswith("#")]
-    header = [_column_name(c) for c in rows[0]]
-    return [_statement_line(dict(zip(header, (c.strip() for c in row)))) for row in rows[1:]]
+    Alipay charged on the line, negative when a refund gives fee back. Every line billed is done:
+    the status is "succeeded"."""
+    return [line for _, line in bill_lines(raw)]
+
+
+def bill_lines(raw: bytes) -> NumberedLines:
+    """Each detail row with its line in the detail file; BillError for anything not whole."""
+    detail = _bill_detail(raw) if raw.startswith(ZIP_MAGIC) else raw
+    try:
+        text = detail.decode("gb18030")  # a superset of GBK: Alipay's GBK reads the same
+    except UnicodeDecodeError as e:
+        raise BillError(f"not GBK text: {detail[e.start : e.start + 4]!r}", line=detail.count(b"\n", 0, e.start) + 1)
+    if not text.startswith(BILL_DETAIL_TITLE):
+        raise BillError(f"not a trade bill detail: it does not start with {BILL_DETAIL_TITLE}", line=1)
+    return _detail_rows(text)
+
+
+def _bill_detail(raw: bytes) -> bytes:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile as e:
+        # The zip's directory is at its end: a zip without one was cut off on the way.
+        raise BillError(f"zip without its directory ({e})", code="truncated_statement") from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > BILL_MEMBERS_MAX or sum(m.file_size for m in members) > BILL_BYTES_MAX:
+            raise BillError(f"zip of {len(members)} files, {sum(m.file_size for m in members)} bytes: not a trade bill")
+        try:
+            # Found by its title line, not its name: Alipay stores the names in GBK without
+            # zip's UTF-8 flag, so they do not read back as written.
+            texts = [archive.read(member) for member in members]
+        except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+            raise BillError(f"unreadable zip member: {e}") from None
+    detail = next((t for t in texts if t.startswith(BILL_DETAIL_TITLE.encode(BILL_ENCODING))), None)
+    if detail is None:
+        raise BillError("no trade bill detail (业务明细) in the zip")
+    return detail
+
+
+def _detail_rows(text: str) -> NumberedLines:
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    lines: NumberedLines = []
+    ended, counts, last = False, None, 0
+    try:
+        for row in reader:
+            number, last = last + 1, reader.line_num
+            first = row[0].strip() if row else ""
+            if not "".join(row).strip() or first.startswith("#"):
+                ended = ended or (header is not None and BILL_END_MARK in first)
+                counts = counts or BILL_COUNTS.search(first)
+            elif header is None:
+                header = _bill_header(row, number)
+            elif ended:
+                raise BillError("a row after the end of the list", line=number)
+            else:
+                lines.append((number, _bill_row(header, row, number)))
+    except csv.Error as e:
+        raise BillError(f"not CSV: {e}", line=reader.line_num) from None
+    _check_complete(lines, ended, counts, last)
+    return lines
+
+
+def _bill_header(row: list[str], number: int) -> list[str]:
+    header = [_column_name(c) for c in row]
+    missing = [name for name in BILL_READ_COLUMNS if name not in header]
+    if missing:
+        raise BillError(f"the header lacks {', '.join(missing)}", line=number)
+    return header
+
+
+def _bill_row(header: list[str], row: list[str], number: int) -> StatementLine:
+    if len(row) != len(header):
+        raise BillError(f"{len(row)} columns, the header has {len(header)}", line=number)
+    try:
+        return _statement_line(dict(zip(header, (c.strip() for c in row))))
+    except ValueError as e:
+        raise BillError(str(e), line=number) from None
+
+
+def _check_complete(lines: NumberedLines, ended: bool, counts: re.Match | None, last: int) -> None:
+    if not ended:
+        raise BillError(f"the bill ends before its end mark ({BILL_END_MARK})", line=last, code="truncated_statement")
+    if counts is not None:
+        stated = (int(counts[1]), int(counts[2]))
+        found = tuple(sum(1 for _, line in lines if line.kind == kind) for kind in ("payment", "refund"))
+        if stated != found:
+            raise BillError(f"the bill counts {stated[0]} trades and {stated[1]} refunds, its rows {found[0]} and "
+                            f"{found[1]}", line=last)  # fmt: skip
 
 
 def _column_name(text: str) -> str:
@@ -238,16 +342,38 @@ def _column_name(text: str) -> str:
 
 
 def _statement_line(row: dict[str, str]) -> StatementLine:
-    kind = {BILL_TRADE: "payment", BILL_REFUND: "refund"}[row["业务类型"]]
-    amount = Money.parse(row["订单金额（元）"], CURRENCY)
-    fee = -Money.parse(row["服务费（元）"] or "0", CURRENCY)
+    kind = BILL_KINDS.get(row["业务类型"])
+    if kind is None:
+        raise ValueError(f"unknown 业务类型 {row['业务类型']!r}")
+    amount = _bill_amount(row["订单金额（元）"], "订单金额")
+    if (amount.amount_minor <= 0) if kind == "payment" else (amount.amount_minor == 0):
+        raise ValueError(f"订单金额 {row['订单金额（元）']} for a {row['业务类型']}")
     return StatementLine(
         kind=kind,
-        payment_id=row["商户订单号"],
+        payment_id=_required(row, "商户订单号"),
         refund_id=row["退款批次号/请求号"] or None,
-        channel_txn_id=row["支付宝交易号"],
-        amount=-amount if kind == "refund" else amount,
-        fee=fee,
-        occurred_at=parse_beijing_time(row["完成时间"]),
+        channel_txn_id=_required(row, "支付宝交易号"),
+        amount=Money(abs(amount.amount_minor), CURRENCY),  # a refund's is written negative
+        fee=-_bill_amount(row["服务费（元）"] or "0", "服务费"),
+        occurred_at=_bill_time(row["完成时间"]),
         status="succeeded",
     )
+
+
+def _bill_amount(text: str, column: str) -> Money:
+    if not BILL_AMOUNT.fullmatch(text):
+        raise ValueError(f"{column} {text!r} is not a yuan amount")
+    return Money.parse(text, CURRENCY)
+
+
+def _bill_time(text: str) -> datetime:
+    try:
+        return parse_beijing_time(text)
+    except ValueError:
+        raise ValueError(f"完成时间 {text!r} is not yyyy-MM-dd HH:mm:ss") from None
+
+
+def _required(row: dict[str, str], column: str) -> str:
+    if not row[column]:
+        raise ValueError(f"{column} is empty")
+    return row[column]

@@ -1,69 +1,125 @@
 """ISO 20022 camt.053 (BankToCustomerStatement): the end-of-day account statement.
 
-We read camt.053.001.02 (2009, still the most common) to .001.08 (2019) and later; where the
-versions differ we read both shapes (entry status as text or as Cd, parties directly or
-under Pty, a transaction's amount as Amt or AmtDtls/TxAmt/Amt). A batch-booked entry with
-several transactions becomes one BankEntry per transaction. The sandbox writes .001.08.
+We read camt.053.001.02 (2009, still the most common) to .001.08 (2019), the version told by the
+namespace; a later one is refused rather than half-read. Where the versions differ we read both
+shapes (entry status as text or as Cd, parties directly or under Pty, a transaction's amount as
+Amt or AmtDtls/TxAmt/Amt, the booking date as Dt or DtTm). A batch-booked entry with several
+transactions becomes one BankEntry per transaction. The sandbox writes .001.08.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Sequence
+from itertools import count
+from typing import Iterator, Sequence
 
 from lxml import etree
 
-from juhe.channels.bank.statement import BankEntry, BankStatement, Direction, signed_minor
+from juhe.channels.bank.statement import BankEntry, BankStatement, Direction, StatementFileError, signed_minor
 from juhe.channels.bank.transfers import IBAN
-from juhe.channels.bank.wire import MessageError, Reader, document, message_name, parse_xml, serialise, sub
-from juhe.money import Money, MoneyError
+from juhe.channels.bank.wire import MessageError, Reader, document, message_name, serialise, sub
+from juhe.money import Money
 
 WRITTEN = "camt.053.001.08"
 WRITTEN_NAMESPACE = f"urn:iso:std:iso:20022:tech:xsd:{WRITTEN}"
+VERSIONS_READ = range(2, 9)  # .001.02 to .001.08
 DIRECTIONS: dict[str, Direction] = {"DBIT": "debit", "CRDT": "credit"}
 CODES = {direction: code for code, direction in DIRECTIONS.items()}
+ENTRY_STATUSES = ("BOOK", "PDNG", "INFO", "FUTR")  # booked, pending, information only, future (.001.05+)
 OPENING, CLOSING = ("OPBD", "PRCD"), ("CLBD",)  # opening booked (or previous closing), closing booked
+HEAD_BYTES = 4096  # where the root element and its namespace are, in any real file
+_VERSION = re.compile(r"camt\.053\.001\.(\d{2})")
+_DOCUMENT_END = re.compile(rb"</(?:[\w.-]+:)?Document>\s*$")
+
+
+def is_statement(raw: bytes) -> bool:
+    """Whether the bytes look like a camt.053 document of any version, from its first kilobytes."""
+    head = raw[:HEAD_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"<") and b"camt.053." in head
 
 
 def parse(raw: bytes) -> list[BankStatement]:
-    root = parse_xml(raw)
-    if not message_name(root).startswith("camt.053."):
-        raise MessageError("not a camt.053 statement")
+    """Every statement in the document, or StatementFileError naming the line: nothing from a partial file."""
+    root = read_document(raw)
     x = Reader(root)
-    statements = x.all(root, "BkToCstmrStmt/Stmt")
-    if x.one(root, "BkToCstmrStmt") is None:
-        raise MessageError("camt.053 lacks BkToCstmrStmt")
+    message = x.one(root, "BkToCstmrStmt")
+    if message is None:
+        raise StatementFileError("camt.053 lacks BkToCstmrStmt", line=root.sourceline)
+    ordinals = count(1)
+    return [_statement(x, statement, ordinals) for statement in x.all(message, "Stmt")]
+
+
+def read_document(raw: bytes) -> etree._Element:
+    """The Document of a camt.053 of a version we read; StatementFileError otherwise."""
+    # The settings of wire.parse_xml (no entities, DTDs or network), keeping lxml's line for the error.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=True)
     try:
-        return [_statement(x, statement) for statement in statements]
-    except (MoneyError, ValueError) as e:
-        raise MessageError(f"camt.053: {e}") from None
+        root = etree.fromstring(raw, parser)
+    except etree.XMLSyntaxError as e:
+        # A document that stops before its closing </Document> was cut off on the way.
+        code = "malformed_statement" if _DOCUMENT_END.search(raw[-HEAD_BYTES:]) else "truncated_statement"
+        raise StatementFileError(f"not well-formed XML: {e.msg}", line=e.lineno, code=code) from None
+    try:
+        name = message_name(root)
+    except MessageError as e:
+        raise StatementFileError(str(e), line=root.sourceline) from None
+    version = _VERSION.fullmatch(name)
+    if version is None:
+        raise StatementFileError(f"not a camt.053 statement but {name}", line=root.sourceline)
+    if int(version[1]) not in VERSIONS_READ:
+        raise StatementFileError(f"{name} is not a version we read (camt.053.001.02 to .08)",
+                                 line=root.sourceline, code="unsupported_version")  # fmt: skip
+    return root
 
 
-def _statement(x: Reader, statement: etree._Element) -> BankStatement:
-    currency = x.text(statement, "Acct/Ccy")
-    balances = {x.text(b, "Tp/CdOrPrtry/Cd"): b for b in x.all(statement, "Bal")}
-    opening = next((balances[c] for c in OPENING if c in balances), None)
-    closing = next((balances[c] for c in CLOSING if c in balances), None)
-    entries = [e for entry in x.all(statement, "Ntry") for e in _entries(x, entry)]
+def _statement(x: Reader, statement: etree._Element, ordinals: Iterator[int]) -> BankStatement:
+    try:
+        currency = x.text(statement, "Acct/Ccy")
+        balances = {x.text(b, "Tp/CdOrPrtry/Cd"): b for b in x.all(statement, "Bal")}
+        opening = next((balances[c] for c in OPENING if c in balances), None)
+        closing = next((balances[c] for c in CLOSING if c in balances), None)
+        opening_balance, closing_balance = _balance(x, opening), _balance(x, closing)
+        statement_id = x.required(statement, "Id")
+        account = x.text(statement, "Acct/Id/IBAN") or x.required(statement, "Acct/Id/Othr/Id")
+    except ValueError as e:
+        raise _placed(e, statement) from None
+    entries = [e for entry in x.all(statement, "Ntry") for e in _entries(x, entry, next(ordinals))]
     return BankStatement(
-        statement_id=x.required(statement, "Id"),
-        account=x.text(statement, "Acct/Id/IBAN") or x.required(statement, "Acct/Id/Othr/Id"),
+        statement_id=statement_id, account=account,
         currency=currency or (entries[0].amount.currency if entries else ""),
-        opening_balance=_balance(x, opening), closing_balance=_balance(x, closing), entries=entries,
+        opening_balance=opening_balance, closing_balance=closing_balance, entries=entries,
     )  # fmt: skip
 
 
-def _entries(x: Reader, entry: etree._Element) -> list[BankEntry]:
+def _entries(x: Reader, entry: etree._Element, ordinal: int) -> list[BankEntry]:
+    try:
+        return _read_entries(x, entry, ordinal)
+    except ValueError as e:
+        raise _placed(e, entry) from None
+
+
+def _placed(error: ValueError, element: etree._Element) -> StatementFileError:
+    if isinstance(error, StatementFileError):
+        return error
+    return StatementFileError(f"{etree.QName(element).localname}: {error}", line=element.sourceline)
+
+
+def _read_entries(x: Reader, entry: etree._Element, ordinal: int) -> list[BankEntry]:
     details = x.all(entry, "NtryDtls/TxDtls")
     booked = _date(x, entry, "BookgDt") or _date(x, entry, "ValDt")
     if booked is None:
-        raise MessageError(f"line {entry.sourceline}: entry without booking date")
+        raise MessageError("entry without booking date")
+    booked_at = x.text(entry, "BookgDt/DtTm")
+    status = x.text(entry, "Sts/Cd") or x.text(entry, "Sts/Prtry") or x.required(entry, "Sts")  # .05+ / .02-.04
+    if status not in ENTRY_STATUSES:
+        raise MessageError(f"entry status {status!r} is none of {', '.join(ENTRY_STATUSES)}")
     common = {
         "booking_date": booked, "value_date": _date(x, entry, "ValDt"),
-        "direction": _direction(x.required(entry, "CdtDbtInd")),
-        "status": x.text(entry, "Sts/Cd") or x.text(entry, "Sts/Prtry") or x.required(entry, "Sts"),
-        "reversal": x.text(entry, "RvslInd") == "true",
+        "direction": _direction(x.required(entry, "CdtDbtInd")), "status": status,
+        "reversal": x.text(entry, "RvslInd") == "true", "position": ordinal,
+        "booked_at": datetime.fromisoformat(booked_at) if booked_at else None,
     }  # fmt: skip
     if len(details) <= 1:
         found = details[0] if details else None
@@ -89,14 +145,23 @@ def _entry(x: Reader, common: dict, amount: Money, bank_ref: str | None, details
         counterparty_name=x.text(details, f"RltdPties/{side}/Pty/Nm") or x.text(details, f"RltdPties/{side}/Nm"),
         counterparty_account=x.text(details, f"RltdPties/{side}Acct/Id/IBAN")
         or x.text(details, f"RltdPties/{side}Acct/Id/Othr/Id"),
-        remittance_info=" ".join(e.text.strip() for e in x.all(details, "RmtInf/Ustrd") if e.text),
+        remittance_info=_remittance(x, details),
     )  # fmt: skip
+
+
+def _remittance(x: Reader, details: etree._Element) -> str:
+    """Unstructured lines, then structured creditor references (RF… or an invoice number)."""
+    texts = [*x.all(details, "RmtInf/Ustrd"), *x.all(details, "RmtInf/Strd/CdtrRefInf/Ref")]
+    return " ".join(e.text.strip() for e in texts if e.text and e.text.strip())
 
 
 def _money(amount: etree._Element | None) -> Money:
     if amount is None:
         raise MessageError("entry without amount")
-    return Money.parse(amount.text or "", amount.get("Ccy", ""))
+    text = (amount.text or "").strip()
+    if text.startswith("-"):  # ISO 20022 amounts are unsigned: CdtDbtInd gives the direction
+        raise MessageError(f"negative amount {text!r}")
+    return Money.parse(text, amount.get("Ccy", ""))
 
 
 def _balance(x: Reader, balance: etree._Element | None) -> Money | None:

@@ -8,10 +8,21 @@ from datetime import date, datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from juhe.channels.bank.wire import MessageError
 from juhe.channels.base import StatementLine
 from juhe.money import Money
 
 Direction = Literal["debit", "credit"]
+
+
+class StatementFileError(MessageError):
+    """A statement file that cannot be read whole. `line` is where in the file (None when the
+    failure has no place, e.g. a missing closing balance is noticed at the end); `code` says what
+    kind of failure: malformed_statement, truncated_statement or unsupported_version."""
+
+    def __init__(self, message: str, *, line: int | None = None, code: str = "malformed_statement"):
+        super().__init__(message)
+        self.line, self.code = line, code
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +40,8 @@ class BankEntry:
     counterparty_name: str | None
     counterparty_account: str | None
     remittance_info: str
+    position: int | None = None  # where in its file: the :61: line (MT940), the Ntry ordinal (camt.053)
+    booked_at: datetime | None = None  # when the file gives a booking time; naive = the bank's local time
 
 
 @dataclass(frozen=True, slots=True)

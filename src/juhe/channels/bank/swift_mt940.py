@@ -1,81 +1,270 @@
-"""SWIFT MT940 (customer statement message), read with the `mt-940` package.
+"""SWIFT MT940 (customer statement message): reading it as banks write it, and writing it.
 
 MT940 predates ISO 20022 and many banks (Chinese banks' international branches among them)
 still send it. Its :61: line holds only 16 characters of our reference, so banks repeat the
 full EndToEndId in the :86: narrative as `/EREF/…` (the SEPA-era convention we read and write).
 Text is the SWIFT 'x' character set: the sandbox drops what it cannot carry (Chinese names).
+
+What varies between banks, and is read here: the :86: narrative as `/KEY/value` fields, as
+German-style `?20`…`?63` sub-fields (with SEPA `EREF+`/`SVWZ+` keywords in the purpose), or as
+free text; the :61: with or without its entry date (MMDD); reversals `RC`/`RD`; several
+statements in one file; a SWIFT envelope (`{1:…}{4:` … `-}`); no final line break.
+
+We read it ourselves instead of with the mt-940 package: reconciliation needs the line of every
+:61: and must refuse a statement cut short, and mt-940 5.1 gives no line numbers, accepts a
+statement without its closing balance :62F:, and fails on a bad field with RuntimeError or
+decimal.InvalidOperation after logging the whole pattern.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Sequence
 
-import mt940
-
 from juhe.channels.bank.camt053 import Account, BookedTransfer
-from juhe.channels.bank.statement import BankEntry, BankStatement, signed_minor
-from juhe.channels.bank.wire import MessageError
-from juhe.money import Money, MoneyError
+from juhe.channels.bank.statement import BankEntry, BankStatement, StatementFileError, signed_minor
+from juhe.money import Money
 
 NARRATIVE_LINE_MAX, NARRATIVE_LINES_MAX = 65, 6
 REFERENCE_MAX = 16
-_FIELD = re.compile(r"/(EREF|NAME|REMI|IBAN|ACCT)/(.*?)(?=/(?:EREF|NAME|REMI|IBAN|ACCT)/|$)", re.S)
-_NOT_X = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
 MARKS = {"D": ("debit", False), "C": ("credit", False), "RD": ("credit", True), "RC": ("debit", True)}
+_NOT_X = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
+_TAG = re.compile(r":(\d{2}[A-Z]?|NS):")
+_BALANCE = re.compile(r"(?P<mark>[CD])(?P<day>\d{6})(?P<currency>[A-Z]{3})(?P<amount>[\d,]{1,15})")
+# 6!n[4!n]2a[1!a]15d1!a3!c16x[//16x]; references up to 35 characters, as some banks write them.
+_STATEMENT_LINE = re.compile(
+    r"(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>RC|RD|C|D)(?P<funds>[A-Z])?(?P<amount>[\d,]{1,15})"
+    r"(?P<type>[NSF][A-Z0-9]{3})(?P<customer>[^\n]{0,35}?)(?://(?P<bank>[^\n]{0,35}))?"
+)
+_AMOUNT = re.compile(r"(\d{1,14}),(\d*)")
+_SLASH_KEYS = "EREF|NAME|REMI|IBAN|ACCT|BIC|TRTP|PURP|MARF|CSID|RTRN|PREF"
+_SLASH_FIELD = re.compile(rf"/({_SLASH_KEYS})/(.*?)(?=/(?:{_SLASH_KEYS})/|$)", re.S)
+_SUBFIELDS_START = re.compile(r"\d{3}\?\d{2}")  # transaction code, then ?00 posting text …
+_SUBFIELD = re.compile(r"\?(\d{2})([^?]*)")
+_SEPA_KEYWORD = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|PURP|IBAN|BIC)\+")
+_NOT_PROVIDED = ("NOTPROVIDED", "NONREF")
+
+
+@dataclass(slots=True)
+class _Field:
+    tag: str  # 20, 25, 60F, 61, 86, …
+    line: int  # where the field starts in the file
+    text: str
+    last_line: int  # where it ends (a :86: runs over several lines)
+
+
+@dataclass(slots=True)
+class _Narrative:
+    end_to_end_id: str | None = None
+    name: str | None = None
+    account: str | None = None
+    remittance: str = ""
+
+
+@dataclass(slots=True)
+class _Block:
+    fields: list[_Field] = field(default_factory=list)
+
+    def first(self, *tags: str) -> _Field | None:
+        return next((f for f in self.fields if f.tag in tags), None)
+
+
+def is_statement(raw: bytes) -> bool:
+    """Whether the bytes look like MT940: the first line is the :20: field or a SWIFT envelope."""
+    head = raw[:256].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith((b":20:", b"{1:"))
 
 
 def parse(raw: bytes) -> list[BankStatement]:
+    """Every statement in the file, or StatementFileError naming the line: nothing from a partial file."""
+    blocks = _blocks(_text(raw))
+    if not blocks:
+        raise StatementFileError("not an MT940 statement (no :20: field)", line=1)
+    for number, block in enumerate(blocks):
+        _check_complete(block, last=number == len(blocks) - 1)
+    return [_statement(block) for block in blocks]
+
+
+def _text(raw: bytes) -> str:
     try:
-        blocks = mt940.parse_statements(raw)
-    except (ValueError, KeyError) as e:
-        raise MessageError(f"MT940: {e}") from None
-    statements = [_statement(block) for block in blocks if block.data.get("transaction_reference")]
-    if not statements:
-        raise MessageError("not an MT940 statement (no :20: field)")
-    return statements
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")  # European banks' 'extended' MT940; every byte is a character
 
 
-def _statement(block: mt940.models.Transactions) -> BankStatement:
-    data = block.data
-    opening, closing = data.get("final_opening_balance"), data.get("final_closing_balance")
-    currency = (opening or closing).amount.currency if (opening or closing) else ""
-    try:
-        entries = [_entry(t.data, currency) for t in block]
-        return BankStatement(
-            statement_id=data["transaction_reference"], account=data.get("account_identification", ""),
-            currency=currency, opening_balance=_balance(opening), closing_balance=_balance(closing), entries=entries,
-        )  # fmt: skip
-    except MoneyError as e:
-        raise MessageError(f"MT940: {e}") from None
+def _blocks(text: str) -> list[_Block]:
+    """The fields of each statement (from one :20: to the next), each with its first line."""
+    blocks: list[_Block] = []
+    current: _Field | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if line.startswith(("{1:", "{2:", "{3:", "{4:", "{5:", "-}")) or line.strip() == "-":  # envelope, end
+            current = None
+            continue
+        tag = _TAG.match(line)
+        if tag is None:
+            if current is None:
+                raise StatementFileError(f"text outside any field: {line[:40]!r}", line=number)
+            current.text += "\n" + line.rstrip()
+            current.last_line = number
+            continue
+        current = _Field(tag.group(1), number, line[tag.end() :].rstrip(), number)
+        if current.tag == "20":
+            blocks.append(_Block())
+        elif not blocks:
+            raise StatementFileError(f":{current.tag}: before the first :20:", line=number)
+        blocks[-1].fields.append(current)
+    return blocks
 
 
-def _entry(data: dict, currency: str) -> BankEntry:
-    direction, reversal = MARKS[data["status"].upper()]
-    narrative = dict(_FIELD.findall(data.get("transaction_details", "").replace("\n", "")))
-    reference = narrative.get("EREF") or data.get("customer_reference") or None
-    value_date = _date(data["date"])
-    entry_date = data.get("entry_date") or data.get("guessed_entry_date")
-    return BankEntry(
-        booking_date=_date(entry_date) if entry_date else value_date, value_date=value_date,
-        amount=Money.parse(str(abs(data["amount"].amount)), data.get("currency") or currency),
-        direction=direction, status="BOOK", reversal=reversal,
-        end_to_end_id=None if reference == "NONREF" else reference, bank_ref=data.get("bank_reference") or None,
-        counterparty_name=narrative.get("NAME"), counterparty_account=narrative.get("IBAN") or narrative.get("ACCT"),
-        remittance_info=narrative.get("REMI", ""),
+def _check_complete(block: _Block, last: bool) -> None:
+    start = block.fields[0].line
+    opening, closing = block.first("60F", "60M"), block.first("62F", "62M")
+    if closing is None:
+        # A file that ends without the closing balance was cut off; in the middle of a file it is malformed.
+        code = "truncated_statement" if last else "malformed_statement"
+        raise StatementFileError(f"the statement of line {start} has no closing balance :62F:",
+                                 line=block.fields[-1].last_line, code=code)  # fmt: skip
+    if block.first("25") is None or opening is None:
+        raise StatementFileError(f"the statement of line {start} lacks its account :25: or opening balance :60F:",
+                                 line=start)  # fmt: skip
+    outside = next((f for f in block.fields if f.tag == "61" and not opening.line < f.line < closing.line), None)
+    if outside is not None:
+        raise StatementFileError(":61: outside the opening and closing balances", line=outside.line)
+
+
+def _statement(block: _Block) -> BankStatement:
+    opening_field, closing_field = block.first("60F", "60M"), block.first("62F", "62M")
+    opening, closing = _balance(opening_field), _balance(closing_field)
+    if opening.currency != closing.currency:
+        raise StatementFileError(f"closing balance in {closing.currency}, opening in {opening.currency}",
+                                 line=closing_field.line)  # fmt: skip
+    entries = _entries(block.fields, opening.currency)
+    booked = opening.amount_minor + sum(signed_minor(e) for e in entries)
+    if booked != closing.amount_minor:
+        # A line lost (or altered) between the balances: the file is not the bank's whole statement.
+        found = Money(booked, opening.currency).decimal_text()
+        raise StatementFileError(f"opening balance and lines make {found}, the closing balance says "
+                                 f"{closing.decimal_text()}", line=closing_field.line)  # fmt: skip
+    account = block.first("25")
+    return BankStatement(
+        statement_id=block.fields[0].text.strip(), account=account.text.strip() if account else "",
+        currency=opening.currency, opening_balance=opening, closing_balance=closing, entries=entries,
     )  # fmt: skip
 
 
-def _balance(balance) -> Money | None:
-    if balance is None:
-        return None
-    amount = Money.parse(str(abs(balance.amount.amount)), balance.amount.currency)
-    return -amount if balance.status == "D" else amount
+def _entries(fields: list[_Field], currency: str) -> list[BankEntry]:
+    entries: list[BankEntry] = []
+    for number, found in enumerate(fields):
+        if found.tag != "61":
+            continue
+        following = fields[number + 1] if number + 1 < len(fields) else None
+        narrative = following.text if following is not None and following.tag == "86" else ""
+        try:
+            entries.append(_entry(found, narrative, currency))
+        except ValueError as e:
+            raise StatementFileError(f":61: {e}", line=found.line) from None
+    return entries
 
 
-def _date(found) -> date:
-    return date(found.year, found.month, found.day)
+def _entry(found: _Field, narrative_text: str, currency: str) -> BankEntry:
+    first, _, _supplementary = found.text.partition("\n")
+    parts = _STATEMENT_LINE.fullmatch(first.strip())
+    if parts is None:
+        raise ValueError(f"not a statement line: {first[:40]!r}")
+    direction, reversal = MARKS[parts["mark"]]
+    value_date = _date(parts["value"])
+    booking_date = _entry_date(value_date, parts["entry"]) if parts["entry"] else value_date
+    narrative = _read_narrative(narrative_text)
+    customer = parts["customer"].strip()
+    reference = narrative.end_to_end_id or (customer if customer not in _NOT_PROVIDED else None)
+    return BankEntry(
+        booking_date=booking_date, value_date=value_date, amount=_amount(parts["amount"], currency),
+        direction=direction, status="BOOK", reversal=reversal, end_to_end_id=reference or None,
+        bank_ref=(parts["bank"] or "").strip() or None, counterparty_name=narrative.name,
+        counterparty_account=narrative.account, remittance_info=narrative.remittance, position=found.line,
+    )  # fmt: skip
+
+
+def _balance(found: _Field) -> Money:
+    parts = _BALANCE.fullmatch(found.text.strip())
+    try:
+        if parts is None:
+            raise ValueError(f"not a balance: {found.text[:40]!r}")
+        _date(parts["day"])
+        amount = _amount(parts["amount"], parts["currency"])
+    except ValueError as e:
+        raise StatementFileError(f":{found.tag}: {e}", line=found.line) from None
+    return -amount if parts["mark"] == "D" else amount
+
+
+def _amount(text: str, currency: str) -> Money:
+    """'8500,00' → Money: a decimal comma, always present; more decimals than the currency has is an error."""
+    parts = _AMOUNT.fullmatch(text)
+    if parts is None:
+        raise ValueError(f"not an amount: {text!r}")
+    return Money.parse(f"{parts[1]}.{parts[2] or '0'}", currency)
+
+
+def _date(text: str) -> date:
+    return date(2000 + int(text[:2]), int(text[2:4]), int(text[4:6]))
+
+
+def _entry_date(value_date: date, month_day: str) -> date:
+    """The booking date from MMDD, in the year that puts it nearest the value date (a line valued
+    on 31 December may be booked on 2 January)."""
+    month, day = int(month_day[:2]), int(month_day[2:])
+    year = value_date.year + (1 if month - value_date.month < -6 else -1 if month - value_date.month > 6 else 0)
+    return date(year, month, day)
+
+
+def _read_narrative(text: str) -> _Narrative:
+    joined = text.replace("\n", "")  # banks wrap :86: at 65 characters, wherever that falls
+    if _SUBFIELDS_START.match(joined):
+        return _subfields(joined)
+    if _SLASH_FIELD.match(joined):
+        return _slash_fields(joined)
+    return _Narrative(remittance=" ".join(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def _slash_fields(joined: str) -> _Narrative:
+    found = {key: value.strip() for key, value in _SLASH_FIELD.findall(joined)}
+    remittance = found.get("REMI", "").removeprefix("USTD//").rstrip("/")
+    reference = found.get("EREF")
+    return _Narrative(
+        end_to_end_id=reference if reference not in (None, "", *_NOT_PROVIDED) else None,
+        name=found.get("NAME") or None, account=found.get("IBAN") or found.get("ACCT") or None, remittance=remittance,
+    )  # fmt: skip
+
+
+def _subfields(joined: str) -> _Narrative:
+    """`166?00SEPA-UEBERWEISUNG?20EREF+…?21SVWZ+…?31DE89…?32Name`: ?20–?29 and ?60–?63 the purpose,
+    ?31 the counterparty's account, ?32–?33 its name."""
+    found = _SUBFIELD.findall(joined)
+    purpose = [value for key, value in found if "20" <= key <= "29" or "60" <= key <= "63"]
+    name = "".join(value for key, value in found if key in ("32", "33")).strip()
+    account = next((value.strip() for key, value in found if key == "31"), None)
+    # Keywords run across the 27-character ?2x lines, so they join without a space; plain text does not.
+    keywords = _sepa_keywords("".join(purpose))
+    reference = keywords.get("EREF")
+    remittance = (keywords.get("SVWZ") or keywords[""]) if keywords else " ".join(p.strip() for p in purpose)
+    return _Narrative(
+        end_to_end_id=reference if reference and reference not in _NOT_PROVIDED else None,
+        name=name or None, account=account or None, remittance=remittance.strip(),
+    )  # fmt: skip
+
+
+def _sepa_keywords(purpose: str) -> dict[str, str]:
+    """{'EREF': …, 'SVWZ': …, '': text before the first keyword}; {} when the purpose has none."""
+    parts = _SEPA_KEYWORD.split(purpose)
+    if len(parts) == 1:
+        return {}
+    found = {"": parts[0].strip()}
+    found.update((parts[i], parts[i + 1].strip()) for i in range(1, len(parts) - 1, 2))
+    return found
 
 
 # --- the bank's side

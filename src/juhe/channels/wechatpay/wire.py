@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import zlib
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
@@ -304,34 +307,163 @@ def _bill_summary(rows: list[dict[str, str]]) -> list[str]:
     ]  # fmt: skip
 
 
+BILL_READ_COLUMNS = (
+    "交易时间", "微信订单号", "商户订单号", "交易状态", "货币种类", "微信退款单号", "商户退款单号", "退款状态",
+    "手续费", "订单金额", "申请退款金额",
+)  # fmt: skip
+BILL_AMOUNT = re.compile(r"-?\d{1,12}(\.\d{1,2})?")
+BILL_BYTES_MAX = 64 * 1024 * 1024  # unzipped, so that a gzip bomb stops before it is read
+GZIP_MAGIC = b"\x1f\x8b"
+NumberedLines = list[tuple[int, StatementLine]]  # each with its line in the file
+# The bill's states in the statement's vocabulary: what happened to the line's own movement.
+BILL_PAYMENT_STATES = {"SUCCESS": "succeeded", "REVOKED": "reversed", "PAYERROR": "failed", "CLOSED": "failed",
+                       "NOTPAY": "pending", "USERPAYING": "pending"}  # fmt: skip
+BILL_REFUND_STATES = {"SUCCESS": "succeeded", "PROCESSING": "pending", "CLOSED": "failed", "REFUNDCLOSE": "failed",
+                      "ABNORMAL": "failed", "CHANGE": "failed"}  # fmt: skip
+
+
+class BillError(ValueError):
+    """A trade bill that cannot be read whole. `line` is the line in the (unzipped) file;
+    `code` is malformed_statement or truncated_statement."""
+
+    def __init__(self, message: str, *, line: int | None = None, code: str = "malformed_statement"):
+        super().__init__(message)
+        self.line, self.code = line, code
+
+
+def is_bill(raw: bytes) -> bool:
+    """The bill as text, or gzipped (tar_type=GZIP): its first line is the column header."""
+    if raw.startswith(GZIP_MAGIC):
+        try:
+            raw = zlib.decompressobj(wbits=31).decompress(raw[:4096], 1024)
+        except zlib.error:
+            return False
+    return raw.removeprefix(b"\xef\xbb\xbf").startswith(BILL_COLUMNS[0].encode() + b",")
+
+
 def parse_bill(raw: bytes) -> list[StatementLine]:
     """Detail rows of a trade bill as statement lines; amounts as the bill states them
-    (refund lines carry the refunded amount, and the fee given back as a negative fee)."""
-    reader = csv.reader(io.StringIO(raw.decode("utf-8-sig")))
-    header = next(reader, None)
-    if header is None:
-        return []
-    if tuple(header) != BILL_COLUMNS:
-        raise ValueError("not a WeChat Pay trade bill (ALL): unexpected header")
-    lines: list[StatementLine] = []
+    (refund lines carry the refunded amount, and the fee given back as a negative fee),
+    statuses as WeChat writes them."""
+    return [line for _, line in _bill_rows(raw)]
+
+
+def bill_lines(raw: bytes) -> NumberedLines:
+    """Each detail row with its line in the file, its status in the statement's vocabulary
+    (succeeded, pending, failed, reversed); BillError for anything not whole."""
+    return [(number, _neutral(line, number)) for number, line in _bill_rows(raw)]
+
+
+def _neutral(line: StatementLine, number: int) -> StatementLine:
+    states = BILL_REFUND_STATES if line.kind == "refund" else BILL_PAYMENT_STATES
+    if line.status not in states:
+        raise BillError(f"unknown {'退款状态' if line.kind == 'refund' else '交易状态'} {line.status!r}", line=number)
+    return replace(line, status=states[line.status])
+
+
+def _bill_rows(raw: bytes) -> NumberedLines:
+    text = _bill_text(raw)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return []
+        columns = _bill_header(header)
+        rows, summary = _detail_and_summary(reader, columns)
+    except csv.Error as e:
+        raise BillError(f"not CSV: {e}", line=reader.line_num) from None
+    _check_summary(rows, summary, len(text.splitlines()))
+    return rows
+
+
+def _bill_text(raw: bytes) -> str:
+    if raw.startswith(GZIP_MAGIC):
+        raw = _gunzip(raw)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise BillError(f"not UTF-8 text: {raw[e.start : e.start + 4]!r}", line=raw.count(b"\n", 0, e.start) + 1)
+
+
+def _gunzip(raw: bytes) -> bytes:
+    unzip = zlib.decompressobj(wbits=31)  # gzip framing
+    try:
+        text = unzip.decompress(raw, BILL_BYTES_MAX)
+    except zlib.error as e:
+        raise BillError(f"broken gzip: {e}") from None
+    if unzip.unconsumed_tail:
+        raise BillError(f"more than {BILL_BYTES_MAX} bytes unzipped: not a trade bill")
+    if not unzip.eof:
+        raise BillError("the gzip stream stops before its end", code="truncated_statement")
+    return text
+
+
+def _bill_header(header: list[str]) -> list[str]:
+    columns = [c.strip() for c in header]
+    missing = [name for name in BILL_READ_COLUMNS if name not in columns]
+    if missing:
+        raise BillError(f"not a WeChat Pay trade bill (ALL): the header lacks {', '.join(missing)}", line=1)
+    return columns
+
+
+def _detail_and_summary(reader, columns: list[str]) -> tuple[NumberedLines, tuple[int, list[str]] | None]:
+    """The detail rows, and the summary row (with its line) when the bill has its end."""
+    rows: NumberedLines = []
+    last = reader.line_num
     for fields in reader:
-        if fields and fields[0] == BILL_SUMMARY_COLUMNS[0]:
-            break
-        row = dict(zip(BILL_COLUMNS, (f.removeprefix("`") for f in fields), strict=True))
-        lines.append(_statement_line(row))
-    return lines
+        number, last = last + 1, reader.line_num
+        if not fields:
+            continue
+        if fields[0] == BILL_SUMMARY_COLUMNS[0]:
+            summary = next(reader, None)
+            return rows, (reader.line_num, summary) if summary else None
+        if len(fields) != len(columns):
+            raise BillError(f"{len(fields)} columns, the header has {len(columns)}", line=number)
+        row = dict(zip(columns, (f.strip().removeprefix("`") for f in fields), strict=True))
+        try:
+            rows.append((number, _statement_line(row)))
+        except ValueError as e:
+            raise BillError(str(e), line=number) from None
+    return rows, None
+
+
+def _check_summary(rows: NumberedLines, summary: tuple[int, list[str]] | None, last: int) -> None:
+    """The summary closes the bill: without it the file was cut off; its count must be the rows'."""
+    if summary is None:
+        raise BillError(f"the bill ends before its summary ({BILL_SUMMARY_COLUMNS[0]})", line=last,
+                        code="truncated_statement")  # fmt: skip
+    number, values = summary
+    stated = values[0].strip().removeprefix("`") if values else ""
+    if stated != str(len(rows)):
+        raise BillError(f"{BILL_SUMMARY_COLUMNS[0]} is {stated!r}, the bill has {len(rows)} rows", line=number)
 
 
 def _statement_line(row: dict[str, str]) -> StatementLine:
     currency = row["货币种类"] or CURRENCY
     is_refund = row["交易状态"] == "REFUND"  # payment rows carry "0" in the refund columns
+    amount = _bill_amount(row["申请退款金额"] if is_refund else row["订单金额"], currency)
+    if amount.amount_minor <= 0:
+        raise ValueError(f"{'申请退款金额' if is_refund else '订单金额'} {amount.decimal_text()} is not above zero")
     return StatementLine(
         kind="refund" if is_refund else "payment",
         payment_id=row["商户订单号"],
         refund_id=row["商户退款单号"] if is_refund else None,
         channel_txn_id=row["微信退款单号"] if is_refund else row["微信订单号"],
-        amount=Money.parse(row["申请退款金额"] if is_refund else row["订单金额"], currency),
-        fee=Money.parse(row["手续费"] or "0", currency),
-        occurred_at=datetime.strptime(row["交易时间"], BILL_TIME_FORMAT).replace(tzinfo=CST),
+        amount=amount,
+        fee=_bill_amount(row["手续费"] or "0", currency),
+        occurred_at=_bill_time(row["交易时间"]),
         status=row["退款状态"] if is_refund else row["交易状态"],
     )
+
+
+def _bill_amount(text: str, currency: str) -> Money:
+    if not BILL_AMOUNT.fullmatch(text):
+        raise ValueError(f"{text!r} is not a yuan amount")
+    return Money.parse(text, currency)
+
+
+def _bill_time(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, BILL_TIME_FORMAT).replace(tzinfo=CST)
+    except ValueError:
+        raise ValueError(f"交易时间 {text!r} is not yyyy-MM-dd HH:mm:ss") from None

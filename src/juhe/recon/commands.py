@@ -1,0 +1,85 @@
+"""`juhe statement …`: read a channel statement file as reconciliation will see it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from juhe.money import Money
+from juhe.recon.statements import (
+    FORMATS, STATEMENT_BYTES_MAX, StatementError, detect_format, parse_statement, statement_totals,
+)  # fmt: skip
+
+statement_app = typer.Typer(help="Channel statements: trade bills, camt.053, MT940.", no_args_is_help=True)
+TABLE_WIDTH_PIPED = 200
+COLUMNS = ("line", "kind", "our number", "channel ref", "amount", "fee", "status", "time (UTC)", "counterparty · text")
+
+
+@statement_app.callback()
+def statement() -> None:
+    """Channel statements: trade bills, camt.053, MT940."""
+
+
+@statement_app.command("parse")
+def parse(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="The statement file."),
+    fmt: str = typer.Option(None, "--format", help=f"{' | '.join(FORMATS)}; detected when not given."),
+    channel: str = typer.Option(None, "--channel", help="Channel code (crossborder: the correspondent's camt.053)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Print the file's lines as reconciliation reads them; a file that cannot be read whole exits 1."""
+    if file.stat().st_size > STATEMENT_BYTES_MAX:
+        _fail(f"{file} has {file.stat().st_size} bytes; a statement has at most {STATEMENT_BYTES_MAX}")
+    raw = file.read_bytes()
+    try:
+        frame = parse_statement(raw, fmt, channel)
+    except StatementError as error:
+        _fail(f"{error} ({error.code})")
+    detected = fmt or (detect_format(raw) if raw.strip() else None)  # None: a channel's empty day
+    if as_json:
+        print(json.dumps(_summary(detected, frame), ensure_ascii=False))
+        return
+    _print_table(detected, frame)
+
+
+def _fail(message: str) -> None:
+    # Plain text, not rich markup: a reason may quote the file's own brackets.
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _summary(fmt: str | None, frame: pl.DataFrame) -> dict:
+    lines = [
+        {**row, "occurred_at": row["occurred_at"].isoformat() if row["occurred_at"] else None}
+        for row in frame.to_dicts()
+    ]
+    return {"format": fmt, "lines": lines, "count": frame.height, "totals": statement_totals(frame)}
+
+
+def _print_table(fmt: str | None, frame: pl.DataFrame) -> None:
+    """One row per line; the amount signed by direction (+ credit, − debit) to keep the table narrow."""
+    table = Table(title=f"{fmt or 'empty'}: {frame.height} lines")
+    for column in COLUMNS:
+        table.add_column(column, justify="right" if column in ("line", "amount", "fee") else "left", overflow="fold")
+    for row in frame.iter_rows(named=True):
+        sign = "+" if row["direction"] == "credit" else "-"
+        table.add_row(
+            str(row["line_no"]), row["kind"], " / ".join(filter(None, (row["order_no"], row["refund_no"]))),
+            row["channel_txn_id"] or "",
+            f"{sign}{Money(row['amount_minor'], row['currency']).decimal_text()} {row['currency']}",
+            Money(row["fee_minor"], row["currency"]).decimal_text(), row["status"],
+            f"{row['occurred_at']:%Y-%m-%d %H:%M:%S}",
+            " · ".join(filter(None, (row["counterparty"], row["reference"]))),
+        )  # fmt: skip
+    console = Console()
+    if not console.is_terminal:  # piped to a file or a pager: as wide as the lines, not 80 columns
+        console = Console(width=TABLE_WIDTH_PIPED)
+    console.print(table)
+    for currency, total in statement_totals(frame).items():
+        credit, debit = Money(total["credit_minor"], currency), Money(total["debit_minor"], currency)
+        console.print(f"{currency}: credits {credit.decimal_text()}, debits {debit.decimal_text()}", markup=False)
