@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from juhe.aml.commands import aml_app
 from juhe.config import get_settings
 from juhe.recon.commands import statement_app
 
@@ -150,6 +151,7 @@ def _play_demo_day(settings, base_url: str, merchant: dict) -> None:
 transfers_app = typer.Typer(help="Batch transfers through the corporate bank.", no_args_is_help=True)
 app.add_typer(transfers_app, name="transfers")
 app.add_typer(statement_app, name="statement")
+app.add_typer(aml_app, name="aml")
 
 
 @transfers_app.command("export-pain001")
