@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
+import uuid
+from dataclasses import dataclass
 from typing import Annotated, Iterator
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from juhe.api.errors import ApiError
+from juhe.config import get_settings
 from juhe.db.engine import Database
 from juhe.merchants import Principal, authenticate
 
@@ -54,3 +58,30 @@ def require(*roles: str):
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_db)]
+
+
+PLATFORM_ACTOR = "platform"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    scope: uuid.UUID | None  # the caller's merchant; None for the platform operator
+    actor: str  # recorded in audit trails
+
+
+def caller(*roles: str):
+    """The platform operator's token (JUHE_PLATFORM_TOKEN), or a merchant key with one of
+    `roles` (admin always passes). Domains the platform oversees (monitoring, reconciliation,
+    AML) take either; everything else is a merchant's own."""
+
+    def resolve(request: Request, db: DatabaseDep) -> Caller:
+        token = get_settings().platform_token
+        presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if token and hmac.compare_digest(presented.encode(), token.encode()):
+            return Caller(None, PLATFORM_ACTOR)
+        principal = get_principal(request, db)
+        if not principal.has_any(roles):
+            raise ApiError(403, "forbidden", f"this needs one of the roles: {', '.join(('admin',) + roles)}")
+        return Caller(principal.merchant_id, f"api_key:{principal.key_id}")
+
+    return resolve

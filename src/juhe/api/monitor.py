@@ -6,50 +6,22 @@ Finance and risk read; admin and risk change rules; finance and risk answer inci
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from juhe.api.deps import DatabaseDep, get_principal
+from juhe.api.deps import Caller, DatabaseDep, caller
 from juhe.api.errors import ApiError
-from juhe.config import get_settings
 from juhe.db.pages import PAGE_MAX
 from juhe.db.types import utcnow
 from juhe.monitor import alerts, figures, incidents, rule_store, stream, views
 from juhe.monitor.rules import WINDOW_MINUTES_MAX, MonitorError
 
 router = APIRouter(prefix="/v1/monitor", tags=["monitor"])
-PLATFORM_ACTOR = "platform"
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    scope: uuid.UUID | None  # the caller's merchant; None for the platform operator
-    actor: str  # recorded in incident audit trails
-
-
-def caller(*roles: str):
-    """The platform operator's token, or a merchant key with one of `roles` (admin always passes)."""
-
-    def resolve(request: Request, db: DatabaseDep) -> Caller:
-        token = get_settings().platform_token
-        presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if token and hmac.compare_digest(presented.encode(), token.encode()):
-            return Caller(None, PLATFORM_ACTOR)
-        principal = get_principal(request, db)
-        if not principal.has_any(roles):
-            raise ApiError(403, "forbidden", f"this needs one of the roles: {', '.join(('admin',) + roles)}")
-        return Caller(principal.merchant_id, f"api_key:{principal.key_id}")
-
-    return resolve
-
-
 Reader = Annotated[Caller, Depends(caller("finance", "risk"))]
 Responder = Annotated[Caller, Depends(caller("finance", "risk"))]
 RuleEditor = Annotated[Caller, Depends(caller("risk"))]
