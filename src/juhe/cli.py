@@ -13,6 +13,7 @@ from rich.console import Console
 from juhe.aml.commands import aml_app
 from juhe.config import get_settings
 from juhe.recon.commands import statement_app
+from juhe.settlement.commands import settle_app
 
 app = typer.Typer(help="Juhe (聚合): self-hosted payment and treasury platform.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
@@ -152,6 +153,7 @@ transfers_app = typer.Typer(help="Batch transfers through the corporate bank.", 
 app.add_typer(transfers_app, name="transfers")
 app.add_typer(statement_app, name="statement")
 app.add_typer(aml_app, name="aml")
+app.add_typer(settle_app, name="settle")
 
 
 @transfers_app.command("export-pain001")

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # Juhe's ISO 8583 server for store terminals; None: not served by this process (0: any free port).
     pos_gateway_port: int | None = 8600
     pos_gateway_host: str = "127.0.0.1"
+    # Holidays and make-up working days of years chinese-calendar does not know yet (settlement/calendar.py).
+    settlement_calendar_file: Path | None = None
     platform_token: str = ""  # operators create merchants with it; empty disables that endpoint
 
 

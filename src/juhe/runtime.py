@@ -101,6 +101,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     from juhe.ledger import expire_holds
     from juhe.monitor.service import Evaluator
     from juhe.payments.poller import poll_due
+    from juhe.settlement.payouts import poll_payouts
     from juhe.transfers.service import poll_batches
     from juhe.webhooks.delivery import deliver_due
 
@@ -109,6 +110,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         try:
             await poll_due(runtime.payments)
             await poll_batches(runtime.payments)
+            await poll_payouts(runtime.payments)
             if "pos" in runtime.payments.channels:
                 await runtime.payments.channels["pos"].flush()  # reversals still owed to the acquirer
             await deliver_due(runtime.db, runtime.http)

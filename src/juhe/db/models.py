@@ -132,6 +132,8 @@ def load_all_models() -> None:
     """Import every domain's tables so that Base.metadata is complete (Alembic, tests)."""
     import juhe.monitor.models  # noqa: F401
     import juhe.payments.models  # noqa: F401
+    import juhe.recon.models  # noqa: F401
+    import juhe.settlement.models  # noqa: F401
     import juhe.transfers.models  # noqa: F401
     import juhe.treasury.models  # noqa: F401
     import juhe.webhooks.models  # noqa: F401

@@ -21,6 +21,7 @@ from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt, Refun
 from juhe.payments.numbers import channel_number
 from juhe.payments.postings import FeeSplit, collection_posting, fees_for, payment_accounts, refund_fees, refund_posting
 from juhe.payments.views import payment_view, refund_view
+from juhe.settlement.schedules import merchant_fee_minor
 from juhe.webhooks.outbox import enqueue_event
 
 
@@ -57,6 +58,9 @@ def _succeeded(session: Session, payment: Payment, attempt: PaymentAttempt, stat
         return _paid_out(session, payment, attempt, status, source)
     contract = session.get(MerchantChannel, (payment.merchant_id, attempt.channel))
     fees = fees_for(payment.amount_minor, contract.merchant_fee_bps, contract.channel_fee_bps)
+    scheduled = merchant_fee_minor(session.connection(), payment.merchant_id, attempt.channel, payment.amount_minor, utcnow())
+    if scheduled is not None:  # a fee schedule, where the merchant has one, prices it instead of the flat rate
+        fees = FeeSplit(scheduled, fees.channel_fee_minor)
     accounts = payment_accounts(session.connection(), payment.merchant_id, payment.store_id, payment.business_line_id,
                                 attempt.channel, payment.currency)
     meta = {"payment_id": str(payment.id), "channel": attempt.channel, "channel_txn_id": status.channel_txn_id}

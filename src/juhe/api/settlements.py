@@ -1,0 +1,185 @@
+"""Settlements: the merchant's batches, statements and payout files, its settlement profile,
+releases of unreconciled items, and settlement runs (platform operators or a merchant's admin)."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+import structlog
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import select
+
+from juhe.api.deps import DatabaseDep, get_principal, require
+from juhe.api.errors import ApiError
+from juhe.api.payments import Ctx
+from juhe.config import get_settings
+from juhe.db.pages import PAGE_MAX, Page, keyset, split
+from juhe.merchants import Principal
+from juhe.recon import models as _recon  # noqa: F401 -- the tables a run reads
+from juhe.settlement import payouts
+from juhe.settlement.calendar import CalendarError
+from juhe.settlement.errors import SettlementError
+from juhe.settlement.models import PayoutFile, SettlementBatch, SettlementItem, SettlementProfile
+from juhe.settlement.profiles import ProfileIn, profile_view, set_profile
+from juhe.settlement.releases import release_item, release_view
+from juhe.settlement.service import run_settlement
+from juhe.settlement.views import batch_view, statement_csv
+
+router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
+log = structlog.get_logger()
+Finance = Annotated[Principal, Depends(require("finance"))]
+STATUSES = ("carried_forward", "nil", "held", "submitted", "paid", "rejected")
+
+
+class RunIn(BaseModel):
+    date: date
+
+
+class ReleaseIn(BaseModel):
+    kind: Literal["payment", "refund"]
+    payment_id: uuid.UUID | None = None
+    refund_id: uuid.UUID | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_item(self) -> ReleaseIn:
+        wanted = self.payment_id if self.kind == "payment" else self.refund_id
+        if wanted is None:
+            raise ValueError(f"a {self.kind} release names its {self.kind}_id")
+        return self
+
+
+class PayoutIn(BaseModel):
+    name: str = Field(min_length=1, max_length=140)
+    account: str = Field(min_length=1, max_length=64)
+    bank: str = Field(min_length=1, max_length=16, description="BIC or 12-digit CNAPS bank code")
+
+
+class ProfileBody(BaseModel):
+    cycle: Literal["T+0", "T+1", "T+3"] = "T+1"
+    split_by: Literal["merchant", "store", "line"] = "merchant"
+    timezone: str = Field("Asia/Shanghai", max_length=64)
+    cutoff: str = Field("00:00", description="HH:MM local; 00:00 means the calendar day")
+    currency: str = Field("CNY", min_length=3, max_length=3)
+    payout: PayoutIn
+
+
+def _failure(error: SettlementError | CalendarError) -> ApiError:
+    if isinstance(error, CalendarError):
+        return ApiError(422, error.code, str(error))
+    extra = {"errors": error.errors} if error.errors else {}
+    return ApiError(error.status, error.code, str(error), **extra)
+
+
+def run_scope(request: Request, db: DatabaseDep) -> uuid.UUID | None:
+    """None for the platform operator's token (every merchant); a merchant admin runs its own."""
+    token = get_settings().platform_token
+    presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if token and hmac.compare_digest(presented.encode(), token.encode()):
+        return None
+    principal = get_principal(request, db)
+    if "admin" not in principal.roles:
+        raise ApiError(403, "forbidden", "settlement runs need the platform operator token or an admin key")
+    return principal.merchant_id
+
+
+@router.post("/runs")
+async def create_run(body: RunIn, ctx: Ctx, scope: Annotated[uuid.UUID | None, Depends(run_scope)]) -> dict:
+    """Settle a date (idempotent: a rerun of the date answers the same batches and moves nothing),
+    then file and send what was held, when a bank is configured."""
+    try:
+        result = await run_in_threadpool(run_settlement, ctx, body.date, merchant_id=scope)
+    except SettlementError as error:
+        raise _failure(error) from None
+    try:
+        await payouts.poll_payouts(ctx)
+    except Exception:  # the run is committed; the worker files and sends what is held on its next round
+        log.exception("settlement.payout_filing_failed", date=body.date.isoformat())
+    return result.as_json()
+
+
+@router.post("/releases", status_code=201)
+def create_release(body: ReleaseIn, principal: Finance, ctx: Ctx) -> dict:
+    item_id = body.payment_id if body.kind == "payment" else body.refund_id
+    try:
+        with ctx.db.session() as session, session.begin():
+            release = release_item(session, principal.merchant_id, body.kind, item_id, body.reason, f"api_key:{principal.key_id}")
+            return release_view(release)
+    except SettlementError as error:
+        raise _failure(error) from None
+
+
+@router.get("/profile")
+def get_profile(principal: Finance, ctx: Ctx) -> dict:
+    with ctx.db.reader() as session:
+        row = session.get(SettlementProfile, principal.merchant_id)
+    if row is None:
+        raise ApiError(404, "settlement_profile_not_found", "no settlement profile yet: PUT one")
+    return profile_view(row)
+
+
+@router.put("/profile")
+def put_profile(body: ProfileBody, principal: Finance, ctx: Ctx) -> dict:
+    wanted = ProfileIn(body.payout.name, body.payout.account, body.payout.bank, body.currency, body.cycle, body.split_by,
+                       body.timezone, body.cutoff)
+    try:
+        with ctx.db.session() as session, session.begin():
+            return profile_view(set_profile(session, principal.merchant_id, wanted))
+    except SettlementError as error:
+        raise _failure(error) from None
+
+
+@router.get("")
+def list_settlements(
+    principal: Finance, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50, cursor: uuid.UUID | None = None,
+    status: Annotated[str | None, Query(pattern=f"^({'|'.join(STATUSES)})$")] = None,
+    settlement_date: date | None = None,
+) -> dict:
+    query = select(SettlementBatch).where(SettlementBatch.merchant_id == principal.merchant_id)
+    if status:
+        query = query.where(SettlementBatch.status == status)
+    if settlement_date:
+        query = query.where(SettlementBatch.settlement_date == settlement_date)
+    with ctx.db.reader() as session:
+        rows, next_cursor = split(session.scalars(keyset(query, SettlementBatch.id, limit=limit, cursor=cursor)).all(), limit)
+    return Page([batch_view(b) for b in rows], next_cursor).as_json()
+
+
+@router.get("/{settlement_id}")
+def get_settlement(settlement_id: uuid.UUID, principal: Finance, ctx: Ctx) -> dict:
+    return batch_view(_own(ctx, principal, settlement_id))
+
+
+@router.get("/{settlement_id}/statement.csv", response_class=Response)
+def get_statement(settlement_id: uuid.UUID, principal: Finance, ctx: Ctx) -> Response:
+    batch = _own(ctx, principal, settlement_id)
+    with ctx.db.reader() as session:
+        items = session.scalars(select(SettlementItem).where(SettlementItem.batch_id == batch.id)
+                                .order_by(SettlementItem.business_date, SettlementItem.kind, SettlementItem.id)).all()
+    return Response(statement_csv(batch, items), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="settlement-{batch.settlement_date}-{batch.id}.csv"'})
+
+
+@router.get("/{settlement_id}/payout-file", response_class=Response)
+def get_payout_file(settlement_id: uuid.UUID, principal: Finance, ctx: Ctx) -> Response:
+    """The pain.001 exactly as sent to the bank (it may carry the merchant's other batches of the day)."""
+    batch = _own(ctx, principal, settlement_id)
+    with ctx.db.reader() as session:
+        payout = session.get(PayoutFile, batch.payout_file_id) if batch.payout_file_id else None
+    if payout is None:
+        raise ApiError(404, "payout_file_not_found", f"settlement {settlement_id} has no payout file ({batch.status})")
+    return Response(payout.document, media_type="application/xml",
+                    headers={"Content-Disposition": f'attachment; filename="{payout.msg_id}.xml"'})
+
+
+def _own(ctx, principal: Principal, settlement_id: uuid.UUID) -> SettlementBatch:
+    with ctx.db.reader() as session:
+        batch = session.get(SettlementBatch, settlement_id)
+    if batch is None or batch.merchant_id != principal.merchant_id:
+        raise ApiError(404, "settlement_not_found", f"no settlement {settlement_id}")
+    return batch
