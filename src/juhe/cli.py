@@ -12,7 +12,7 @@ from rich.console import Console
 
 from juhe.aml.commands import aml_app
 from juhe.config import get_settings
-from juhe.recon.commands import statement_app
+from juhe.recon.commands import recon_app, statement_app
 from juhe.settlement.commands import settle_app
 
 app = typer.Typer(help="Juhe (聚合): self-hosted payment and treasury platform.", no_args_is_help=True)
@@ -152,6 +152,7 @@ def _play_demo_day(settings, base_url: str, merchant: dict) -> None:
 transfers_app = typer.Typer(help="Batch transfers through the corporate bank.", no_args_is_help=True)
 app.add_typer(transfers_app, name="transfers")
 app.add_typer(statement_app, name="statement")
+app.add_typer(recon_app, name="recon")
 app.add_typer(aml_app, name="aml")
 app.add_typer(settle_app, name="settle")
 
@@ -228,6 +229,19 @@ def bench_ledger(
         except ledger.BenchError as e:
             fail(str(e), 1)
     result.print(as_json=as_json, console=console)
+
+
+@bench_app.command("recon")
+def bench_recon(
+    lines: int = typer.Option(1_000_000, "--lines", help="Statement lines (and about as many items of ours)."),
+    rate: float = typer.Option(0.005, "--rate", help="Share of lines with an injected discrepancy (0–1)."),
+    seed: int = typer.Option(20_250_601, "--seed", help="Seeds the generated day."),
+    as_json: bool = typer.Option(False, "--json", help="Print {lines, seconds, baseline_seconds, ratio, injected, found, missed, invented}."),
+) -> None:
+    """Reconciliation matching of a generated day (with injected discrepancies) vs. a plain Polars full join."""
+    from juhe.bench import recon
+
+    recon.command(lines=lines, rate=rate, seed=seed, as_json=as_json)
 
 
 @bench_app.command("payments")

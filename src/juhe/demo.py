@@ -20,7 +20,8 @@ from juhe.payments.terminals import register_terminal
 
 PLATFORM_ACCOUNTS = (BANK_RESERVE, "revenue:fees", "expense:channel_fees")
 # channel → (merchant fee, channel fee) in basis points: what Juhe charges, what it pays
-CONTRACTS = {"alipay": (60, 38), "wechatpay": (60, 38), "unionpay": (50, 30), "facepay": (60, 38), "pos": (55, 35),
+# The channel fees are what each sandbox charges, as a real contract states the channel's price.
+CONTRACTS = {"alipay": (80, 60), "wechatpay": (80, 60), "unionpay": (70, 60), "facepay": (60, 38), "pos": (75, 60),
              "bank": (5, 2), "crossborder": (30, 0)}
 CHANNELS = tuple(CONTRACTS)
 

@@ -41,7 +41,7 @@ def test_a_card_purchase_at_a_store_terminal_is_a_succeeded_payment_of_that_stor
     assert receipt.approved and receipt.card == "622202******0015"
     [payment] = pos_payments(stack)
     assert payment.status == "succeeded" and payment.amount_minor == 88_00 and payment.channel == "pos"
-    assert payment.store_id is not None and payment.fee_minor == 48  # 55 bps of ¥88.00, half up
+    assert payment.store_id is not None and payment.fee_minor == 66  # 75 bps of ¥88.00, half up
     assert payment.meta["card_display"] == "622202******0015" and payment.meta["card_token"].startswith("tok_")
     view = stack.api.get(f"/v1/payments/{payment.id}", headers=stack.key("business")).json()
     assert view["status"] == "succeeded" and view["scenario"] == "pos"

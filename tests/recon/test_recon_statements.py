@@ -104,7 +104,7 @@ def test_alipay_bill_lines_become_payments_and_refunds_in_utc():
     assert frame.schema == pl.Schema(frames.STATEMENT) and set(frame["channel"]) == {"alipay"}
     assert rows(frame, "line_no", "kind", "amount_minor", "fee_minor", "direction", "status") == [
         (6, "payment", 1288, 8, "credit", "succeeded"), (7, "payment", 128800, 773, "credit", "succeeded"),
-        (8, "refund", 644, -4, "debit", "succeeded"), (9, "payment", 20000, 120, "credit", "succeeded"),
+        (8, "refund", 644, 4, "debit", "succeeded"), (9, "payment", 20000, 120, "credit", "succeeded"),
     ]  # fmt: skip
     refund = frame.row(2, named=True)
     assert refund["order_no"] == "0197b2c4e1aa7d2c9f1e4b5a6c7d8e01"  # the tab Alipay pads ids with is gone
@@ -168,7 +168,7 @@ def test_wechatpay_bill_lines_with_states_in_the_statement_vocabulary():
     assert set(frame["channel"]) == {"wechatpay"}
     assert rows(frame, "line_no", "kind", "amount_minor", "fee_minor", "direction", "status") == [
         (2, "payment", 8800, 53, "credit", "succeeded"), (3, "payment", 25640, 154, "credit", "succeeded"),
-        (4, "refund", 2000, -12, "debit", "succeeded"), (5, "payment", 3500, 0, "credit", "reversed"),
+        (4, "refund", 2000, 12, "debit", "succeeded"), (5, "payment", 3500, 0, "credit", "reversed"),
     ]  # fmt: skip
     refund = frame.row(2, named=True)
     assert (refund["order_no"], refund["refund_no"], refund["channel_txn_id"]) == (

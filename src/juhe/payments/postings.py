@@ -41,7 +41,9 @@ def refund_fees(payment_amount_minor: int, fees: FeeSplit, refunded_before_minor
 
 
 def _share(amount_minor: int, rate: Fraction) -> int:
-    return round(amount_minor * rate)  # exact, half to even
+    # Exact, rounded half up to the minor unit: how the channels compute their fees (四舍五入).
+    exact = amount_minor * rate
+    return (exact.numerator * 2 + exact.denominator) // (2 * exact.denominator)
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,3 +83,63 @@ def _print_table(fmt: str | None, frame: pl.DataFrame) -> None:
     for currency, total in statement_totals(frame).items():
         credit, debit = Money(total["credit_minor"], currency), Money(total["debit_minor"], currency)
         console.print(f"{currency}: credits {credit.decimal_text()}, debits {debit.decimal_text()}", markup=False)
+
+
+recon_app = typer.Typer(help="Reconciliation of channel statements against our books.", no_args_is_help=True)
+
+
+@recon_app.callback()
+def recon() -> None:
+    """Reconciliation of channel statements against our books."""
+
+
+@recon_app.command("run")
+def run(
+    channel: str = typer.Option(..., "--channel", help="alipay, wechatpay, unionpay, facepay, pos, bank or crossborder"),
+    day: str = typer.Option(..., "--date", help="The business date, YYYY-MM-DD."),
+    statement: Path = typer.Option(None, "--statement", exists=True, dir_okay=False,
+                                   help="Reconcile this file instead of downloading the channel's statement."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run as one JSON object."),
+) -> None:
+    """Reconcile a channel's statement of a business date; a date already reconciled is shown, not redone."""
+    import asyncio
+    from datetime import date
+
+    from juhe.api.reconciliations import run_view
+    from juhe.config import get_settings
+    from juhe.db.engine import Database
+    from juhe.recon.service import ReconRunError, run_reconciliation
+    from juhe.runtime import Runtime
+
+    try:
+        business_date = date.fromisoformat(day)
+    except ValueError:
+        _fail(f"--date must be YYYY-MM-DD, not {day!r}")
+    settings = get_settings()
+
+    async def main():
+        runtime = Runtime(settings, Database(settings.database_url), host_sandboxes=False)
+        try:
+            raw = statement.read_bytes() if statement else None
+            return await run_reconciliation(runtime.payments, channel, business_date, statement=raw)
+        finally:
+            await runtime.close()
+
+    try:
+        found, created = asyncio.run(main())
+    except ReconRunError as e:
+        _fail(f"{e} ({e.code})")
+    view = run_view(found)
+    if as_json:
+        print(json.dumps(view))
+        return
+    console = Console()
+    console.print(f"{channel} {business_date}: {view['statement_lines']:,} statement lines"
+                  f"{'' if created else ' (reconciled before; shown as it was)'}")
+    table = Table("category", "currency", "rows", "ours", "channel")
+    for category, currencies in view["summary"]["categories"].items():
+        for currency, figures in currencies.items():
+            table.add_row(category, currency, f"{figures['rows']:,}", f"{figures['ours_amount_minor']:,}",
+                          f"{figures['channel_amount_minor']:,}")
+    console.print(table)
+    console.print(f"auto-resolved {view['summary']['auto_resolved']}, open cases {view['summary']['open_cases']}")

@@ -22,6 +22,6 @@ def line_row(number: int, line: StatementLine, channel: str, *, direction: str, 
         "channel": channel, "line_no": number, "kind": line.kind, "order_no": line.payment_id or None,
         "refund_no": line.refund_id if line.kind == "refund" else None,
         "channel_txn_id": line.channel_txn_id or None, "amount_minor": line.amount.amount_minor,
-        "fee_minor": line.fee.amount_minor, "currency": line.amount.currency, "direction": direction,
+        "fee_minor": abs(line.fee.amount_minor), "currency": line.amount.currency, "direction": direction,  # a refund gives fee back: its line direction says so
         "status": status, "occurred_at": utc(line.occurred_at, zone), "counterparty": None, "reference": None,
     }  # fmt: skip
