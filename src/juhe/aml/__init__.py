@@ -9,7 +9,7 @@ from importlib import import_module
 
 _HOMES = {
     "juhe.aml.alerts": ("Alert",),
-    "juhe.aml.cases": ("Case", "add_comment", "decide", "open_case", "open_cases", "reassign"),
+    "juhe.aml.cases": ("Case", "add_alerts", "add_comment", "decide", "open_case", "open_cases", "reassign"),
     "juhe.aml.config": ("CurrencyLimits", "MonitoringConfig"),
     "juhe.aml.errors": ("AmlError",),
     "juhe.aml.generator": ("generate_movements",),

@@ -45,7 +45,7 @@ class Comment:
 class AuditEvent:
     at: datetime
     actor: str
-    action: str  # opened | decision | owner | comment
+    action: str  # opened | decision | owner | comment | alerts
     before: str | None
     after: str | None
     note: str | None = None
@@ -139,6 +139,23 @@ def add_comment(case: Case, text: str, *, actor: str, at: datetime) -> Case:
     _check_text(text, "comment")
     event = AuditEvent(at=at, actor=actor, action="comment", before=None, after=None, note=text)
     return replace(case, comments=case.comments + (Comment(at=at, author=actor, text=text),), audit=case.audit + (event,))
+
+
+def add_alerts(case: Case, alerts: Sequence[Alert], *, actor: str, at: datetime) -> Case:
+    """More alerts of the case's account, found while it is still open: the reviewer sees them in the same case."""
+    if not alerts:
+        raise AmlError("no_alerts", "give at least one alert to add")
+    others = sorted({alert.account_id for alert in alerts} - {case.account_id})
+    if others:
+        raise AmlError("mixed_accounts", f"the case is about {case.account_id}, not {others}")
+    known = {alert.alert_id for alert in case.alerts}
+    added = tuple(alert for alert in alerts if alert.alert_id not in known)
+    if not added:
+        raise AmlError("no_change", "the case already holds these alerts")
+    _check_change(case, actor, at)
+    event = AuditEvent(at=at, actor=actor, action="alerts", before=None, after=None,
+                       note=f"alerts {', '.join(alert.alert_id for alert in added)}")
+    return replace(case, alerts=case.alerts + added, audit=case.audit + (event,))
 
 
 def _check_change(case: Case, actor: str, at: datetime) -> None:

@@ -10,5 +10,6 @@ class AmlError(ValueError):
         where = ", ".join(part for part in (path, f"line {line}" if line is not None else None) if part)
         super().__init__(f"{where}: {message}" if where else message)
         self.code = code
+        self.reason = message  # without the file and line, for callers that name the input their own way
         self.line = line
         self.path = path

@@ -1,18 +1,25 @@
-"""`juhe chaos payments`: many QR payments through every channel while every sandbox injects
-faults, then the invariants that must survive them.
+"""`juhe chaos payments`: many payments of every kind through every channel while every
+sandbox injects faults, then the invariants that must survive them.
 
 1. A running stack (`juhe.bench.stack`) with a short payment expiry and fast polling, so that
    the run ends; every sandbox injects ≥ 5 % timeouts, ≥ 2 % 5xx, ≥ 10 % lost, ≥ 3 %
-   duplicated and some out-of-order notifications (seeded).
-2. `n` payments are created over HTTP, `concurrency` at once, spread over the channels with
-   `preferred_channel` (routing may fail over elsewhere). The simulated payer pays each one
-   that reached `processing`, at the channel and order the payment names: those the sandbox
-   accepted are the payer-completed payments.
+   duplicated and some out-of-order notifications (seeded) — the POS acquirer loses and
+   duplicates its ISO 8583 answers instead — and the corporate bank rejects some transfers.
+2. `n` payments are created over HTTP, `concurrency` at once, their kinds mixed by the seed:
+   QR spread over the QR channels with `preferred_channel` (routing may fail over elsewhere), a
+   card at an integrated till (pos), a face at a store device (face), a B2B transfer (b2b), and
+   cross-border payments by e-CNY (ecny) and by SWIFT at an FX quote (swift). The merchant's
+   balance is funded first, since payments out hold it when accepted.
+   Payer-completed: for QR, the simulated payer pays each payment that reached `processing`
+   at the channel and order it names, and the sandbox accepted it; where no payer acts after
+   the create (pos, face, b2b, crossborder), the channel shows the money moved for one of the
+   payment's orders.
 3. Wait until every payment (and every refund) is terminal, or until the last expiry + grace.
 4. The figures:
    - success_rate: the share of payer-completed payments that ended `succeeded` (goal ≥ 99.5 %);
    - double_charges: payments with more than one order the channels show paid and not refunded
-     in full (every attempt's order number, asked at its sandbox) — must be 0;
+     in full (every attempt's order, asked at its sandbox) — must be 0; for payments out, a
+     second transfer;
    - stuck: payments not terminal although their expiry + grace has passed — must be 0;
    - ledger_ok: `verify_ledger` proves the ledger.
    Beside them, for diagnosis: payments whose money the channel kept without success, successes
@@ -38,7 +45,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from juhe.bench.report import track
-from juhe.bench.stack import Stack, StackError, StackOptions, channels_for
+from juhe.bench.stack import CHANNEL_CODES, Stack, StackError, StackOptions, channels_for
 from juhe.channels.simkit import Faults
 from juhe.db.types import utcnow
 
@@ -54,26 +61,77 @@ FAULT_RATES = {
     "timeout_rate": 0.05, "error_5xx_rate": 0.02, "lost_notify_rate": 0.10,
     "duplicate_notify_rate": 0.03, "reorder_notify_rate": 0.05,
 }
+BANK_REJECT_RATE = 0.02  # the corporate bank turns down this share of transfers (AC01, AC06, AG01, BE01, RC01)
 TERMINAL = ("succeeded", "failed", "canceled")
 CREATE_RETRIES = 3  # a 5xx or a broken connection: the merchant asks again with the same key
+QUOTE_ATTEMPTS_MAX = 10  # the FX desk is faulted too: the treasurer asks again for a quote
 EXAMPLES_MAX = 5
 # An error line in the API's or worker's log: structlog's console and JSON renderers, uvicorn's own.
 ERROR_MARKS = ("[error", '"level": "error"', "ERROR:")
+
+# The kinds of payment a run mixes: the scenario each is created with, and the channel it goes to
+# (QR: the channel it prefers; the others have one channel each).
+KINDS = ("qr", "pos", "face", "b2b", "ecny", "swift")
+KIND_SCENARIO = {"qr": "qr", "pos": "pos", "face": "face", "b2b": "b2b", "ecny": "crossborder", "swift": "crossborder"}
+KIND_CHANNEL = {"pos": "pos", "face": "facepay", "b2b": "bank", "ecny": "crossborder", "swift": "crossborder"}
+KIND_ALIASES = {"crossborder": ("ecny", "swift")}
+PAYS_OUT = frozenset({"b2b", "ecny", "swift"})  # held against the merchant's balance
+AMOUNT_CNY_MINOR = (1, 100_000)  # ¥0.01 – ¥1,000.00
+AMOUNT_USD_MINOR = (10_000, 100_000)  # $100 – $1,000: above what the SWIFT charges take
+FUNDING_FACTOR = {"CNY": 2, "USD": 10}  # CNY that covers one minor unit paid out, fees and FX spread included
+FACES = 16  # enrolled payers taking turns at the face device
+FACE_DAILY_LIMIT_MINOR = 10**12  # password-free limit: never what stops a chaos payment
+FACE_CAPTURE_NOISE = 0.2  # a similarity of about 0.98: the enrolled face, captured again
+TILL_TERMINAL = "POS00001"
+SUPPLIER = {"creditor_name": "Shanghai Steel Co", "creditor_account": "6222020200998877665", "creditor_bank": "102290024433"}
+ECNY_PAYEE = {"rail": "ecny", "payee_wallet_id": "0031000000000042", "payee_name": "李四"}
+US_SUPPLIER = {"rail": "swift", "creditor_bic": "CHASUS33", "creditor_account": "987654321", "creditor_name": "Acme Corp",
+               "debtor_name": "Lotus Mart", "charge_bearer": "SHA", "sell_currency": "CNY"}
 
 
 class ChaosError(RuntimeError):
     """The chaos run could not run."""
 
 
+def parse_kinds(text: str) -> tuple[str, ...]:
+    """'qr,pos,crossborder' → ('qr', 'pos', 'ecny', 'swift'): the kinds named (crossborder is both
+    of its rails), in KINDS order; ChaosError for an unknown one or none."""
+    asked = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = sorted(asked - set(KINDS) - set(KIND_ALIASES))
+    if unknown or not asked:
+        raise ChaosError(f"--scenarios: unknown {', '.join(unknown) or '(none given)'}; "
+                         f"name some of {', '.join(KINDS)} or {', '.join(KIND_ALIASES)}")
+    wanted = set().union(*(KIND_ALIASES.get(kind, (kind,)) for kind in asked))
+    return tuple(kind for kind in KINDS if kind in wanted)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    kind: str
+    channel: str  # preferred for QR; the only one for the other kinds
+    amount_minor: int
+    currency: str
+
+
+@dataclass
+class Payers:
+    """What the people and systems outside Juhe hold: the till's card key, the enrolled faces."""
+
+    card_key: bytes | None = None
+    faces: list[tuple[float, ...]] = field(default_factory=list)
+
+
 @dataclass
 class Created:
     index: int
+    kind: str = "qr"
     payment_id: str | None = None
     channel: str | None = None
     order_no: str | None = None
     status: str | None = None
     payer_completed: bool = False
     api_errors: int = 0
+    quote_retries: int = 0
 
 
 @dataclass
@@ -91,6 +149,7 @@ class ChaosResult:
     worker_failures: int | None = None  # errors the API process logged (worker rounds …); None: not counted
     loose_attempts: int = 0  # orders still "creating" or "abandoned" at the end
     orphan_refunds: int = 0
+    by_kind: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # kind → created, completed, succeeded of those
     statuses: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     duration_s: float = 0.0
@@ -118,6 +177,8 @@ class ChaosResult:
         row("success rate (payer-completed)", f"{self.success_rate:.2%}", "≥ 99.5 %",
             self.success_rate >= GOAL_SUCCESS_RATE)
         row("  payer-completed, of them succeeded", f"{self.payer_completed:,}, {self.completed_succeeded:,}")
+        for kind, (created, completed, succeeded) in self.by_kind.items():
+            row(f"    {kind}: created, completed, succeeded", f"{created:,}, {completed:,}, {succeeded:,}")
         row("double charges", f"{self.double_charges:,}", "0", self.double_charges == 0)
         row("stuck past expiry + grace", f"{self.stuck:,}", "0", self.stuck == 0)
         row("ledger verifies", "yes" if self.ledger_ok else "no", "yes", self.ledger_ok)
@@ -147,6 +208,7 @@ def run(
     n: int = DEFAULT_N,
     concurrency: int = DEFAULT_CONCURRENCY,
     seed: int = DEFAULT_SEED,
+    kinds: tuple[str, ...] = KINDS,
     database_url: str | None = None,
     payment_ttl_s: int = PAYMENT_TTL_S,
     poll_initial_s: float = POLL_INITIAL_S,
@@ -158,20 +220,26 @@ def run(
 ) -> ChaosResult:
     if n < 1 or concurrency < 1:
         raise ChaosError("--n and --concurrency must be at least 1")
-    channels = channels_for("qr")
+    if not kinds or set(kinds) - set(KINDS):
+        raise ChaosError(f"kinds are some of {', '.join(KINDS)}, not {', '.join(kinds) or 'none'}")
+    qr_channels = channels_for("qr") if "qr" in kinds else ()
+    served = tuple(code for code in CHANNEL_CODES if code in qr_channels or code in {KIND_CHANNEL.get(k) for k in kinds})
     options = StackOptions(database_url=database_url, in_process=in_process, poll_initial_s=poll_initial_s,
-                           worker_interval_s=WORKER_INTERVAL_S, payment_ttl_s=payment_ttl_s, channels=channels)
+                           worker_interval_s=WORKER_INTERVAL_S, payment_ttl_s=payment_ttl_s, channels=served)
     rates = {**FAULT_RATES, **(faults or {})}
+    plan = _plan(kinds, qr_channels, n, seed)
     started = time.monotonic()
     try:
         stack = Stack(options).start()
     except StackError as e:
         raise ChaosError(str(e)) from e
     try:
-        auto_pay = {"auto_pay_after_ms": 0} if pay_at_once else {}
-        for i, code in enumerate(channels):
-            stack.set_faults(Faults(**rates, **auto_pay, seed=seed + i), channel=code)
-        created = asyncio.run(_load(stack, channels, n, concurrency, seed, pay_at_once, progress))
+        for i, code in enumerate(served):
+            paid_at_once = {"auto_pay_after_ms": 0} if pay_at_once and code in qr_channels else {}
+            rejects = {"decline_rate": BANK_REJECT_RATE} if code == "bank" else {}
+            stack.set_faults(Faults(**(rejects | rates | paid_at_once), seed=seed + i), channel=code)
+        payers = _prepare(stack, kinds, plan, seed)
+        created = asyncio.run(_load(stack, plan, payers, concurrency, seed, pay_at_once, progress))
         _wait_until_settled(stack, grace_s, progress)
         result = asyncio.run(_judge(stack, created, grace_s, pay_at_once))
         result.worker_failures = stack.log_count(ERROR_MARKS)
@@ -179,29 +247,66 @@ def run(
     finally:
         stack.stop()
     result.duration_s = time.monotonic() - started
-    result.notes.insert(0, f"QR payments spread over {', '.join(channels)}. Faults in every sandbox: {', '.join(f'{k} {v:g}' for k, v in rates.items())}; "
+    mix = ", ".join(f"{kind} {count:,}" for kind, count in Counter(p.kind for p in plan).items())
+    result.notes.insert(0, f"Payments by kind: {mix}{f' (QR over {chr(44).join(qr_channels)})' if qr_channels else ''}. "
+                           f"Faults in every sandbox: {', '.join(f'{k} {v:g}' for k, v in rates.items())}"
+                           f"{f'; the bank rejects {BANK_REJECT_RATE:g} of transfers' if 'bank' in served else ''}; "
                            f"payment TTL {payment_ttl_s} s, first poll after {poll_initial_s:g} s, grace {grace_s:g} s; "
                            f"seed {seed}; {concurrency} at once; {database}"
-                           + ("; the payer pays every order the moment it is booked (auto_pay_after_ms=0), "
+                           + ("; the QR payer pays every order the moment it is booked (auto_pay_after_ms=0), "
                               "as at a paid-at-create channel (barcode, POS)." if pay_at_once else "."))
     return result
 
 
-async def _load(stack: Stack, channels: tuple[str, ...], n: int, concurrency: int, seed: int, pay_at_once: bool,
-                progress: Progress | None) -> list[Created]:
+def _plan(kinds: tuple[str, ...], qr_channels: tuple[str, ...], n: int, seed: int) -> list[Planned]:
+    """What each payment will be, drawn from the seed: a lane (QR at one channel, or another kind)
+    and an amount."""
     rng = random.Random(seed)
-    plan = [(rng.choice(channels), rng.randint(1, 100_000)) for _ in range(n)]  # ¥0.01 – ¥1,000.00
+    lanes = [("qr", code) for code in qr_channels] + [(kind, KIND_CHANNEL[kind]) for kind in kinds if kind != "qr"]
+    plan = []
+    for _ in range(n):
+        kind, channel = rng.choice(lanes)
+        currency, (low, high) = ("USD", AMOUNT_USD_MINOR) if kind == "swift" else ("CNY", AMOUNT_CNY_MINOR)
+        plan.append(Planned(kind, channel, rng.randint(low, high), currency))
+    return plan
+
+
+def _prepare(stack: Stack, kinds: tuple[str, ...], plan: list[Planned], seed: int) -> Payers:
+    """Before the first payment: the merchant's balance for payments out, the payers' faces
+    enrolled with the face-pay service, and the card key the integrated till seals cards with."""
+    payers = Payers()
+    funding_minor = sum(p.amount_minor * FUNDING_FACTOR[p.currency] for p in plan if p.kind in PAYS_OUT)
+    if funding_minor:
+        stack.deposit(funding_minor)
+    if "face" in kinds:
+        from juhe.channels.facepay import faces
+
+        rng = random.Random(seed)
+        for number in range(FACES):
+            template = faces.synthetic_template(rng)
+            answer = httpx.post(f"{stack.sandbox_urls['facepay']}/sandbox/enroll", timeout=30, json={
+                "user_id": f"chaos-payer-{number}", "template": list(template), "daily_limit_minor": FACE_DAILY_LIMIT_MINOR})
+            answer.raise_for_status()
+            payers.faces.append(template)
+    if "pos" in kinds:
+        from juhe.channels.pos import signing
+
+        payers.card_key = signing.load_key(stack.sandbox_dir("pos") / "pos_card_key.hex", signing.CARD_KEY_BYTES)
+    return payers
+
+
+async def _load(stack: Stack, plan: list[Planned], payers: Payers, concurrency: int, seed: int, pay_at_once: bool,
+                progress: Progress | None) -> list[Created]:
+    n = len(plan)
     advance = track(progress, "payments created and paid", n)
-    results = [Created(i) for i in range(n)]
+    results = [Created(i, plan[i].kind) for i in range(n)]
     numbers = iter(range(n))
     headers = stack.key("business")
     limits = httpx.Limits(max_connections=2 * concurrency, max_keepalive_connections=2 * concurrency)
     async with httpx.AsyncClient(base_url=stack.api_url, limits=limits, timeout=120) as client:
 
         async def create(i: int, result: Created) -> dict | None:
-            channel, amount = plan[i]
-            body = {"amount_minor": amount, "currency": "CNY", "scenario": "qr", "subject": f"Chaos order {i}",
-                    "preferred_channel": channel}
+            body = await _payment_body(client, stack, payers, plan[i], i, seed, result)
             for _ in range(CREATE_RETRIES):
                 try:
                     answer = await client.post("/v1/payments", json=body,
@@ -223,7 +328,7 @@ async def _load(stack: Stack, channels: tuple[str, ...], n: int, concurrency: in
                 if payment is not None:
                     result.payment_id, result.status = payment["id"], payment["status"]
                     result.channel, result.order_no = payment["channel"], payment["channel_order_no"]
-                    if payment["status"] == "processing" and not pay_at_once:
+                    if result.kind == "qr" and payment["status"] == "processing" and not pay_at_once:
                         answer = await client.post(f"{stack.sandbox_urls[result.channel]}/sandbox/pay/{result.order_no}",
                                                    json={"outcome": "success"})
                         result.payer_completed = answer.status_code == 200 and answer.json()["state"] == "succeeded"
@@ -231,6 +336,55 @@ async def _load(stack: Stack, channels: tuple[str, ...], n: int, concurrency: in
 
         await asyncio.gather(*(payer() for _ in range(concurrency)))
     return results
+
+
+async def _payment_body(client: httpx.AsyncClient, stack: Stack, payers: Payers, planned: Planned, i: int, seed: int,
+                        result: Created) -> dict:
+    """POST /v1/payments as the merchant's system sends it for this kind, after what comes first:
+    the payer's face captured at the device, the FX quote taken for a SWIFT payment."""
+    body = {"amount_minor": planned.amount_minor, "currency": planned.currency, "scenario": KIND_SCENARIO[planned.kind],
+            "subject": f"Chaos order {i}"}
+    if planned.kind == "qr":
+        return body | {"preferred_channel": planned.channel}
+    if planned.kind == "pos":
+        from juhe.channels.pos.sandbox import TEST_CARDS
+        from juhe.channels.pos.signing import seal_card
+
+        card_block = seal_card(payers.card_key, TEST_CARDS["approve"].track2, TILL_TERMINAL)
+        return body | {"payer": {"terminal_id": TILL_TERMINAL, "card_block": card_block}}
+    if planned.kind == "face":
+        return body | {"payer": await _face_at_device(client, stack, payers, i, seed)}
+    if planned.kind == "b2b":
+        return body | {"payer": SUPPLIER}
+    if planned.kind == "ecny":
+        return body | {"payer": ECNY_PAYEE}
+    quote_id = await _fx_quote(client, stack, planned, result)
+    return body | {"payer": US_SUPPLIER | {"quote_id": quote_id}}
+
+
+async def _face_at_device(client: httpx.AsyncClient, stack: Stack, payers: Payers, i: int, seed: int) -> dict:
+    """The store device captures an enrolled payer's face; the face service hands it a single-use token."""
+    from juhe.channels.facepay import faces
+    from juhe.channels.facepay.sandbox import DEVICE_ID
+
+    probe = faces.noisy_capture(payers.faces[i % len(payers.faces)], FACE_CAPTURE_NOISE, random.Random(seed + i))
+    answer = await client.post(f"{stack.sandbox_urls['facepay']}/sandbox/face/tokens",
+                               json={"device_id": DEVICE_ID, "probe": list(probe), "liveness": 0.98})
+    return {"device_id": DEVICE_ID, "face_token": answer.raise_for_status().json()["face_token"]}
+
+
+async def _fx_quote(client: httpx.AsyncClient, stack: Stack, planned: Planned, result: Created) -> str:
+    """A quote for buying the amount with CNY; the desk fails like any channel, so ask again."""
+    ask = {"sell_currency": "CNY", "buy_currency": planned.currency, "amount_minor": planned.amount_minor,
+           "currency": planned.currency}
+    for _ in range(QUOTE_ATTEMPTS_MAX):
+        answer = await client.post("/v1/fx/quotes", json=ask, headers=stack.key("business"))
+        if answer.status_code == 201:
+            return answer.json()["id"]
+        result.quote_retries += 1
+        if answer.status_code != 503:
+            break
+    raise ChaosError(f"no FX quote after {result.quote_retries} tries: {answer.status_code} {answer.text[:200]}")
 
 
 def _wait_until_settled(stack: Stack, grace_s: float, progress: Progress | None) -> None:
@@ -280,7 +434,8 @@ async def _judge(stack: Stack, created: list[Created], grace_s: float, pay_at_on
 
         async def ask(attempt) -> None:
             async with gate:
-                answer = await client.get(f"{stack.sandbox_urls[attempt.channel]}/sandbox/orders/{attempt.order_no}")
+                answer = await client.get(f"{stack.sandbox_urls[attempt.channel]}/sandbox/orders/"
+                                          f"{_sandbox_order_no(attempt.channel, attempt.order_no)}")
             if answer.status_code == 404:
                 return
             order = answer.raise_for_status().json()
@@ -293,8 +448,8 @@ async def _judge(stack: Stack, created: list[Created], grace_s: float, pay_at_on
         await asyncio.gather(*(ask(a) for a in attempts))
 
     statuses = Counter(p.status for p in payments.values())
-    if pay_at_once:  # the payer paid whatever the channel booked: completed is what a channel took
-        for c in created:
+    for c in created:
+        if pay_at_once or c.kind != "qr":  # nobody acts after the create: completed is what a channel took
             c.payer_completed = c.payment_id in paid_ever
     completed = [c for c in created if c.payer_completed]
     completed_ok = [c for c in completed if payments[c.payment_id].status == "succeeded"]
@@ -308,9 +463,12 @@ async def _judge(stack: Stack, created: list[Created], grace_s: float, pay_at_on
         double_charges=len(double), stuck=len(stuck), ledger_ok=ledger.ok, payer_completed=len(completed),
         completed_succeeded=len(completed_ok), kept_without_success=len(kept), succeeded_unpaid=len(unpaid),
         api_errors=sum(c.api_errors for c in created), statuses=dict(statuses), orphan_refunds=orphan_refunds,
-        loose_attempts=sum(a.status in ("creating", "abandoned") for a in attempts),
+        loose_attempts=sum(a.status in ("creating", "abandoned") for a in attempts), by_kind=_by_kind(created, payments),
     )
     result.notes.append(f"Channel notifications by outcome: {', '.join(f'{k} {v:,}' for k, v in sorted(notifications.items()))}.")
+    quote_retries = sum(c.quote_retries for c in created)
+    if quote_retries:
+        result.notes.append(f"FX quotes asked again after the desk failed: {quote_retries:,}.")
     if not ledger.ok:
         result.notes.append("Ledger problems: " + "; ".join(ledger.problems[:EXAMPLES_MAX]))
     failed_completed = [c.payment_id for c in completed if payments[c.payment_id].status != "succeeded"]
@@ -320,6 +478,23 @@ async def _judge(stack: Stack, created: list[Created], grace_s: float, pay_at_on
         if ids:
             result.notes.append(f"{label}: {len(ids)}, e.g. " + "; ".join(_story(stack, pid) for pid in ids[:EXAMPLES_MAX]))
     return result
+
+
+def _sandbox_order_no(channel: str, order_no: str) -> str:
+    """The sandbox's key of our order: the bank books a transfer as MsgId:EndToEndId, and a
+    single B2B payment is a file whose MsgId and EndToEndId are both our order number."""
+    return f"{order_no}:{order_no}" if channel == "bank" else order_no
+
+
+def _by_kind(created: list[Created], payments: dict) -> dict[str, tuple[int, int, int]]:
+    """Per kind: payments created, payer-completed, and succeeded of those."""
+    counts: dict[str, list[int]] = {kind: [0, 0, 0] for kind in KINDS if any(c.kind == kind for c in created)}
+    for c in created:
+        completed = c.payer_completed and c.payment_id in payments
+        counts[c.kind][0] += c.payment_id is not None
+        counts[c.kind][1] += completed
+        counts[c.kind][2] += completed and payments[c.payment_id].status == "succeeded"
+    return {kind: (created_count, completed, succeeded) for kind, (created_count, completed, succeeded) in counts.items()}
 
 
 def _story(stack: Stack, payment_id: str) -> str:

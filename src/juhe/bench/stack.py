@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -58,6 +59,7 @@ def channels_for(scenario: str) -> tuple[str, ...]:
 THROWAWAY_POSTGRES = "postgresql"  # the database URL that asks for a throwaway server
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+SANDBOX_STOP_TIMEOUT_S = 1.0
 HOOK_PATH = "/hook"
 
 
@@ -345,7 +347,9 @@ class Stack:
                 process.terminate()
         for name, process in reversed(self._processes):
             try:
-                process.wait(timeout=STOP_TIMEOUT_S)
+                # A sandbox keeps nothing worth a graceful exit, and one injecting timeouts holds
+                # requests open on purpose: waiting for those would only add seconds to every run.
+                process.wait(timeout=SANDBOX_STOP_TIMEOUT_S if name.startswith("sandbox-") else STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -398,6 +402,23 @@ class Stack:
     def sandbox_order(self, channel: str, order_no: str) -> dict | None:
         answer = httpx.get(f"{self.sandbox_urls[channel]}/sandbox/orders/{order_no}", timeout=30)
         return None if answer.status_code == 404 else answer.raise_for_status().json()
+
+    def sandbox_dir(self, channel: str) -> Path:
+        """Where a channel's sandbox keeps its keys (every layout: the API reads them there too)."""
+        return self.dir / "data" / "sandbox" / channel
+
+    def deposit(self, amount_minor: int, merchant: int = 0, currency: str = "CNY") -> None:
+        """Funds the merchant already holds with Juhe (Dr reserve:bank, Cr its payable), posted
+        directly in the ledger: payments out are held against this balance when accepted."""
+        from juhe.ledger import ensure_account, payable_code, post, transfer
+        from juhe.ledger.accounts import BANK_RESERVE
+
+        merchant_id = uuid.UUID(self.merchants[merchant]["id"])
+        with self.db.session() as session, session.begin():
+            conn = session.connection()
+            payable = ensure_account(conn, payable_code(merchant_id), currency, merchant_id=merchant_id, no_overdraft=True)
+            reserve = ensure_account(conn, BANK_RESERVE, currency, owner_type="platform")
+            post(conn, transfer(f"deposit:{uuid.uuid4()}", reserve, payable, amount_minor, merchant_id=merchant_id))
 
 
 def browser_requests(action: dict | None, sandbox_base: str) -> Iterator[dict]:

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from juhe.channels.base import ChannelError
+from juhe.monitor.alerts import raise_alert
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import PaymentAttempt
 from juhe.payments.outcomes import apply_payment_status
@@ -156,7 +157,18 @@ def _store(session: Session, channel: str, business_date: date, raw: bytes, line
     for index, row in enumerate(result.discrepancies().iter_rows(named=True)):
         if row["category"] != "cross_day":
             _open_case(session, run, row, proven.get(index))
+    _alert_open_cases(session, run)
     return run
+
+
+def _alert_open_cases(session: Session, run: ReconRun) -> None:
+    """One alert per merchant (and one for lines of no merchant) with cases left open by this run."""
+    open_cases = session.execute(select(ReconCase.merchant_id, func.count()).where(
+        ReconCase.run_id == run.id, ReconCase.status == "open").group_by(ReconCase.merchant_id)).all()
+    for merchant_id, count in open_cases:
+        raise_alert(session.connection(), "recon_difference", merchant_id,
+                    f"{count} reconciliation difference(s): {run.channel} {run.business_date}",
+                    {"run_id": str(run.id), "open_cases": count}, f"recon:{run.id}:{merchant_id}")
 
 
 def _summary(result: Result, proven: dict[int, str]) -> dict:

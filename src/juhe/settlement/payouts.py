@@ -26,6 +26,7 @@ from juhe.ledger.posting import TXNS
 from juhe.money import Money
 from juhe.payments.context import PaymentsContext
 from juhe.payments.numbers import channel_number
+from juhe.monitor.alerts import raise_alert
 from juhe.settlement.models import PayoutFile, SettlementBatch, SettlementHold, SettlementItem
 from juhe.settlement.views import batch_view
 from juhe.transfers.service import POLL_BATCH_MAX, bank_of, poll_delay
@@ -188,6 +189,8 @@ def _release_items(session: Session, batch: SettlementBatch, code: str, text: st
     session.execute(update(SettlementItem).where(SettlementItem.batch_id == batch.id).values(claim_key=None))
     batch.status, batch.reason_code, batch.reason_text = "rejected", code[:8], text
     enqueue_event(session, batch.merchant_id, "settlement.rejected", batch_view(batch))
+    raise_alert(session.connection(), "settlement_failure", batch.merchant_id, f"settlement payout rejected: {code}",
+                {"batch_id": str(batch.id), "reason_code": code, "reason": text}, f"settlement:{batch.id}:rejected")
 
 
 def _batches(session: Session, file_id: uuid.UUID) -> list[SettlementBatch]:

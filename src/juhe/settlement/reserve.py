@@ -34,6 +34,7 @@ from juhe.db.models import new_id
 from juhe.db.types import utcnow
 from juhe.ledger.posting import ACCOUNTS, ENTRIES, TXNS
 from juhe.ledger.verify import POSTED_KINDS
+from juhe.monitor.alerts import raise_alert
 from juhe.settlement.calendar import DEFAULT_TIMEZONE, zone_of
 from juhe.settlement.models import ReserveProofRow
 from juhe.ledger.accounts import BANK_RESERVE
@@ -117,6 +118,11 @@ def prove_reserve(
         ))
     proof = ReserveProof(day, reserve_account, tuple(proofs))
     _store(conn, proof)
+    for mismatch in proof.mismatches:
+        raise_alert(conn, "reserve_mismatch", None, f"reserve funds of {day} do not prove ({mismatch.currency})",
+                    {"bank_balance_minor": mismatch.bank_balance_minor, "ledger_reserve_minor": mismatch.ledger_reserve_minor,
+                     "liabilities_minor": mismatch.liabilities_minor, "in_transit_minor": mismatch.in_transit_minor},
+                    f"reserve:{day}:{reserve_account}:{mismatch.currency}")
     return proof
 
 
