@@ -108,6 +108,7 @@ def demo(
     settings.webhook_allow_private_urls = True  # the demo's receivers run on this machine
     db = Database(settings.database_url)
     seeded = seed_demo(db, settings.data_dir / "demo-keys.json")
+    settings.platform_token = settings.platform_token or seeded["platform_token"]
     if port and port != settings.api_port and "JUHE_PUBLIC_BASE_URL" not in os.environ:
         settings.public_base_url = f"http://{settings.api_host}:{port}"  # notifications follow the port
     port = port or settings.api_port
@@ -118,6 +119,7 @@ def demo(
         console.print(f"\n[bold]{merchant['name']}[/bold] ({merchant['industry']}) id={merchant['id']}")
         for role, secret in merchant["api_keys"].items():
             console.print(f"  {role:9} {secret}")
+    console.print(f"\nplatform operator token (reconciliation, settlement runs, reserve proofs): {settings.platform_token}")
     business = seeded["merchants"][0]["api_keys"]["business"]
     console.print(
         f"\nPay a demo QR:\n"

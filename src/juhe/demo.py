@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import uuid
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from juhe import merchants
 from juhe.db.engine import Database
 from juhe.db.models import Merchant, Store
-from juhe.ledger import ensure_account, payable_code
+from juhe.ledger import ensure_account, payable_code, post, transfer
 from juhe.ledger.accounts import BANK_RESERVE
 from juhe.payments.models import MerchantChannel
 from juhe.payments.terminals import register_terminal
@@ -38,11 +39,22 @@ def seed_demo(db: Database, keys_file: Path) -> dict:
                            lines=[("grocery", "Grocery"), ("electronics", "Electronics")])
         shop = _merchant(session, "Silk Road Online 丝路商城", "ecommerce", stores=[], lines=[("cross-border", "Cross-border")])
         retail["terminals"] = _terminals(session, retail, keys_file.parent / "pos-terminals")
-        demo = {"merchants": [retail, shop]}
+        _opening_reserve(conn)
+        demo = {"merchants": [retail, shop], "platform_token": secrets.token_urlsafe(32)}
     keys_file.parent.mkdir(parents=True, exist_ok=True)
     keys_file.write_text(json.dumps(demo, indent=2, ensure_ascii=False))
     os.chmod(keys_file, 0o600)  # demo secrets: readable by the operator only
     return demo
+
+
+def _opening_reserve(conn) -> None:
+    """The reserve account (备付金) at the bank holds money before Juhe's first day: book what the
+    bank sandbox's account opens with, so that the daily reserve proof can balance to the fen."""
+    from juhe.channels.bank.sandbox import OPENING_BALANCE_MINOR
+
+    reserve = ensure_account(conn, BANK_RESERVE, "CNY", owner_type="platform")
+    opening = ensure_account(conn, "equity:opening_balances", "CNY", owner_type="platform")
+    post(conn, transfer("demo:opening_reserve", reserve, opening, OPENING_BALANCE_MINOR, description="opening balance"))
 
 
 def _terminals(session, merchant: dict, key_dir: Path) -> list[dict]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import httpx
@@ -26,6 +28,7 @@ from juhe.channels.registry import CHANNELS
 from juhe.runtime import configured_channel, sandbox_port
 
 WAIT_S = 60.0
+BEIJING = ZoneInfo("Asia/Shanghai")
 SUPPLIERS = (
     "end_to_end_id,amount,currency,creditor_name,creditor_account,creditor_bank,remittance_info\n"
     "SUP-20261202-1,500.00,CNY,Shanghai Tea Co,6222020200112233445,102290024433,INV-0931 green tea\n"
@@ -35,8 +38,9 @@ SUPPLIERS = (
 
 class DemoDay:
     def __init__(self, base_url: str, merchant: dict, sandbox_urls: dict[str, str], pos_gateway_port: int,
-                 acquirer_merchant_id: str):  # fmt: skip
+                 acquirer_merchant_id: str, platform_token: str):  # fmt: skip
         self.merchant, self.sandbox_urls = merchant, sandbox_urls
+        self.platform = {"Authorization": f"Bearer {platform_token}"}
         self.pos_gateway_port, self.acquirer_merchant_id = pos_gateway_port, acquirer_merchant_id
         self.api = httpx.Client(base_url=base_url, timeout=30)
         self.story: list[tuple[str, str]] = []
@@ -45,7 +49,8 @@ class DemoDay:
     def for_settings(cls, settings: Settings, base_url: str, merchant: dict) -> DemoDay:
         """Against `juhe demo`: sandboxes and the terminal gateway on their configured ports."""
         urls = {code: f"http://127.0.0.1:{sandbox_port(settings, code)}" for code in CHANNELS}
-        return cls(base_url, merchant, urls, settings.pos_gateway_port, configured_channel(settings, "pos").merchant_id)
+        return cls(base_url, merchant, urls, settings.pos_gateway_port, configured_channel(settings, "pos").merchant_id,
+                   settings.platform_token)
 
     def key(self, role: str, idem: str | None = None) -> dict:
         return {"Authorization": f"Bearer {self.merchant['api_keys'][role]}"} | ({"Idempotency-Key": idem} if idem else {})
@@ -56,6 +61,9 @@ class DemoDay:
         self.card_payment()
         self.face_payment()
         self.supplier_batch()
+        self.reconcile()
+        self.settle()
+        self.prove_reserve()
         return self.story
 
     def _wait_until_up(self) -> None:
@@ -106,6 +114,48 @@ class DemoDay:
             batch = self.api.get(f"/v1/transfers/batches/{batch['id']}", headers=self.key("finance")).json()
         items = ", ".join(f"{i['end_to_end_id']} {i['status']}" for i in batch["items"])
         self._note("B2B batch to the bank (pain.001)", f"{batch['status']}: {items}")
+
+    def reconcile(self) -> None:
+        """Every channel that moved money today: its statement against our books."""
+        for channel in ("alipay", "facepay", "pos", "bank"):
+            run = self.api.post("/v1/reconciliations", json={"channel": channel, "date": self.today}, headers=self.platform)
+            if run.status_code != 201:
+                self._note(f"reconcile {channel}", f"refused: {run.json().get('detail')}")
+                continue
+            summary = run.json()["summary"]
+            counts = ", ".join(f"{category} {sum(c['rows'] for c in per.values())}"
+                               for category, per in summary["categories"].items()) or "no lines"
+            self._note(f"reconcile {channel} statement", f"{counts}; open cases {summary['open_cases']}")
+
+    def settle(self) -> None:
+        """T+0 for the demo, so that today's reconciled money is paid out today (on a working day)."""
+        payout = {"name": "Lotus Mart Co., Ltd.", "account": "6222020200556677889", "bank": "102290024433"}
+        self.api.put("/v1/settlements/profile", json={"cycle": "T+0", "payout": payout}, headers=self.key("finance"))
+        run = self.api.post("/v1/settlements/runs", json={"date": self.today}, headers=self.platform)
+        if run.status_code != 200:
+            self._note("settlement run (T+0)", f"refused: {run.json().get('detail')}")
+            return
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            batches = self.api.get("/v1/settlements", headers=self.key("finance")).json()["data"]
+            if all(b["status"] in ("paid", "rejected", "nil", "carried_forward") for b in batches):
+                break
+            time.sleep(0.5)
+        told = ", ".join(f"{b['status']} {Money(b['net_minor'], b['currency'])}" for b in batches) or "nothing due today"
+        self._note("settlement run (T+0) and payout by pain.001", told)
+
+    def prove_reserve(self) -> None:
+        proof = self.api.post("/v1/settlements/reserve-proofs", json={"date": self.today}, headers=self.platform)
+        if proof.status_code != 201:
+            self._note("reserve-fund proof (备付金)", f"refused: {proof.json().get('detail')}")
+            return
+        lines = [f"{c['currency']} {'proven' if c['ok'] else 'MISMATCH'}: bank {Money(c['bank_balance_minor'], c['currency'])}"
+                 f", ledger {Money(c['ledger_reserve_minor'], c['currency'])}" for c in proof.json()["currencies"]]
+        self._note("reserve-fund proof (备付金) against camt.053", "; ".join(lines))
+
+    @property
+    def today(self) -> str:
+        return datetime.now(BEIJING).date().isoformat()
 
     def _settled(self, payment_id: str) -> str:
         deadline = time.monotonic() + WAIT_S

@@ -3,36 +3,37 @@ releases of unreconciled items, and settlement runs (platform operators or a mer
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from datetime import date
 from typing import Annotated, Literal
 
 import structlog
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
-from juhe.api.deps import DatabaseDep, get_principal, require
+from juhe.api.deps import Caller, caller, require
 from juhe.api.errors import ApiError
 from juhe.api.payments import Ctx
-from juhe.config import get_settings
 from juhe.db.pages import PAGE_MAX, Page, keyset, split
 from juhe.merchants import Principal
 from juhe.recon import models as _recon  # noqa: F401 -- the tables a run reads
 from juhe.settlement import payouts
 from juhe.settlement.calendar import CalendarError
 from juhe.settlement.errors import SettlementError
-from juhe.settlement.models import PayoutFile, SettlementBatch, SettlementItem, SettlementProfile
+from juhe.settlement.models import ReserveProofRow, PayoutFile, SettlementBatch, SettlementItem, SettlementProfile
 from juhe.settlement.profiles import ProfileIn, profile_view, set_profile
 from juhe.settlement.releases import release_item, release_view
+from juhe.settlement.reserve import ReserveError, prove_reserve, reserve_proof_view
 from juhe.settlement.service import run_settlement
+from juhe.channels.base import ChannelError
 from juhe.settlement.views import batch_view, statement_csv
 
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
 log = structlog.get_logger()
 Finance = Annotated[Principal, Depends(require("finance"))]
+Runner = Annotated[Caller, Depends(caller())]  # the platform operator, or a merchant's admin
 STATUSES = ("carried_forward", "nil", "held", "submitted", "paid", "rejected")
 
 
@@ -76,24 +77,12 @@ def _failure(error: SettlementError | CalendarError) -> ApiError:
     return ApiError(error.status, error.code, str(error), **extra)
 
 
-def run_scope(request: Request, db: DatabaseDep) -> uuid.UUID | None:
-    """None for the platform operator's token (every merchant); a merchant admin runs its own."""
-    token = get_settings().platform_token
-    presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    if token and hmac.compare_digest(presented.encode(), token.encode()):
-        return None
-    principal = get_principal(request, db)
-    if "admin" not in principal.roles:
-        raise ApiError(403, "forbidden", "settlement runs need the platform operator token or an admin key")
-    return principal.merchant_id
-
-
 @router.post("/runs")
-async def create_run(body: RunIn, ctx: Ctx, scope: Annotated[uuid.UUID | None, Depends(run_scope)]) -> dict:
-    """Settle a date (idempotent: a rerun of the date answers the same batches and moves nothing),
-    then file and send what was held, when a bank is configured."""
+async def create_run(body: RunIn, ctx: Ctx, who: Runner) -> dict:
+    """Settle a date for every merchant (platform operator) or one's own (its admin); a rerun of
+    the date answers the same batches and moves nothing. Then file and send what was held."""
     try:
-        result = await run_in_threadpool(run_settlement, ctx, body.date, merchant_id=scope)
+        result = await run_in_threadpool(run_settlement, ctx, body.date, merchant_id=who.scope)
     except SettlementError as error:
         raise _failure(error) from None
     try:
@@ -101,6 +90,36 @@ async def create_run(body: RunIn, ctx: Ctx, scope: Annotated[uuid.UUID | None, D
     except Exception:  # the run is committed; the worker files and sends what is held on its next round
         log.exception("settlement.payout_filing_failed", date=body.date.isoformat())
     return result.as_json()
+
+
+@router.post("/reserve-proofs", status_code=201)
+async def create_reserve_proof(body: RunIn, ctx: Ctx, who: Runner) -> dict:
+    """Prove a day's customer reserve funds (备付金) against the reserve account's camt.053 from the bank."""
+    _platform_only(who)
+    if "bank" not in ctx.channels:
+        raise ApiError(503, "bank_not_configured", "no corporate bank channel is configured")
+    try:
+        statement = await ctx.channels["bank"].download_statement(body.date)
+    except ChannelError as error:
+        raise ApiError(502, "statement_unavailable", f"bank statement of {body.date}: {error}") from None
+    try:
+        with ctx.db.session() as session, session.begin():
+            return prove_reserve(session.connection(), body.date, statement).as_json()
+    except ReserveError as error:
+        raise ApiError(422, error.code, str(error)) from None
+
+
+@router.get("/reserve-proofs")
+def list_reserve_proofs(ctx: Ctx, who: Runner, limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50) -> dict:
+    _platform_only(who)
+    with ctx.db.reader() as session:
+        rows = session.scalars(select(ReserveProofRow).order_by(ReserveProofRow.day.desc(), ReserveProofRow.currency).limit(limit))
+        return {"data": [reserve_proof_view(row) for row in rows]}
+
+
+def _platform_only(who: Caller) -> None:
+    if who.scope is not None:
+        raise ApiError(403, "forbidden", "the reserve account holds every merchant's funds: its proof is the platform operator's")
 
 
 @router.post("/releases", status_code=201)

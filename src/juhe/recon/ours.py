@@ -23,10 +23,14 @@ from juhe.recon.frames import OURS, conform, empty
 PAYMENT_STATUS = {"succeeded": "succeeded", "pending": "pending", "creating": "pending", "failed": "failed",
                   "closed": "failed", "abandoned": "pending"}
 REFUND_STATUS = {"succeeded": "succeeded", "pending": "pending", "failed": "failed"}
+TRANSFER_STATUS = {"settled": "succeeded", "rejected": "failed", "pending": "pending"}
+PAYOUT_STATUS = {"paid": "succeeded", "rejected": "failed", "submitted": "pending"}
 
 
 def our_items(session: Session, channel: str, start: datetime, end: datetime) -> pl.DataFrame:
     rows = _payment_rows(session, channel, start, end) + _refund_rows(session, channel, start, end)
+    if channel == "bank":
+        rows += _transfer_rows(session, start, end)
     return conform(pl.DataFrame(rows, schema=OURS), OURS) if rows else empty(OURS)
 
 
@@ -67,6 +71,34 @@ def _refund_rows(session: Session, channel: str, start: datetime, end: datetime)
         rows.append(_row(channel, payment, "refund", attempt.order_no, refund.refund_no, refund.channel_refund_id,
                          refund.amount_minor, fee, REFUND_STATUS[refund.status], refund.updated_at, "debit"))
     return rows
+
+
+def _transfer_rows(session: Session, start: datetime, end: datetime) -> list[dict]:
+    """Batch transfers (payroll, suppliers) and settlement payouts: money out of the reserve account,
+    known to the bank by their EndToEndId."""
+    from juhe.settlement.models import SettlementBatch
+    from juhe.transfers.models import TransferBatch, TransferItem
+
+    rows = []
+    items = session.execute(select(TransferItem, TransferBatch.updated_at).join(TransferBatch)
+                            .where(TransferBatch.updated_at >= start, TransferBatch.updated_at < end))
+    for item, at in items:  # an item settles when its batch last changed
+        rows.append(_transfer(item.merchant_id, item.end_to_end_id, item.bank_ref, item.amount_minor, item.currency,
+                              TRANSFER_STATUS[item.status], at))
+    payouts = session.scalars(select(SettlementBatch).where(
+        SettlementBatch.end_to_end_id.is_not(None), SettlementBatch.status.in_(tuple(PAYOUT_STATUS)),
+        SettlementBatch.updated_at >= start, SettlementBatch.updated_at < end))
+    for batch in payouts:
+        rows.append(_transfer(batch.merchant_id, batch.end_to_end_id, batch.bank_ref, batch.net_minor, batch.currency,
+                              PAYOUT_STATUS[batch.status], batch.updated_at))
+    return rows
+
+
+def _transfer(merchant_id, end_to_end_id, bank_ref, amount_minor, currency, status, at) -> dict:
+    return {"channel": "bank", "merchant_id": str(merchant_id), "kind": "transfer", "order_no": end_to_end_id,
+            "refund_no": None, "payment_id": None, "channel_txn_id": bank_ref, "amount_minor": amount_minor,
+            "fee_minor": 0, "currency": currency, "direction": "debit", "status": status, "occurred_at": at,
+            "counterparty": None}
 
 
 def _refunded_before(session: Session, payment_ids: set) -> dict:

@@ -29,7 +29,7 @@ from juhe.payments.outcomes import apply_payment_status
 from juhe.recon.matching import ReconError, Result, business_day, match
 from juhe.recon.models import ReconCase, ReconCaseEvent, ReconItem, ReconRun
 from juhe.recon.ours import our_items
-from juhe.recon.statements import StatementError, parse_statement
+from juhe.recon.statements import StatementError, has_reader, lines_frame, parse_statement
 
 SYSTEM = "system:recon"
 SETTLED = ("succeeded", "refunded")
@@ -80,7 +80,7 @@ async def _download(ctx: PaymentsContext, channel: str, business_date: date) -> 
 
 def _match(ctx: PaymentsContext, channel: str, business_date: date, raw: bytes, options: Options) -> tuple[Result, int]:
     try:
-        statement = parse_statement(raw, channel=channel)
+        statement = _statement(ctx, channel, raw)
     except StatementError as e:
         raise ReconRunError(422, e.code, f"{channel} statement of {business_date}: {e}") from None
     day = business_day(business_date, options.tz, options.cutoff)
@@ -92,6 +92,17 @@ def _match(ctx: PaymentsContext, channel: str, business_date: date, raw: bytes, 
         return match(statement, ours, business_date, tz=options.tz, cutoff=options.cutoff, carried=carried), statement.height
     except ReconError as e:
         raise ReconRunError(422, e.code, str(e)) from None
+
+
+def _statement(ctx: PaymentsContext, channel: str, raw: bytes) -> pl.DataFrame:
+    """The common formats are read here, line-exact; a channel with a format of its own parses it."""
+    if has_reader(channel):
+        return parse_statement(raw, channel=channel)
+    try:
+        lines = ctx.channels[channel].parse_statement(raw)
+    except (ValueError, KeyError, UnicodeDecodeError) as e:
+        raise StatementError("malformed_statement", f"{type(e).__name__}: {e}", None) from None
+    return lines_frame(lines, channel)
 
 
 def _carried(session: Session, channel: str, before) -> pl.DataFrame:

@@ -16,10 +16,11 @@ import polars as pl
 
 from juhe.channels.alipay import wire as alipay
 from juhe.channels.bank import camt053, swift_mt940
+from juhe.channels.base import StatementLine
 from juhe.channels.wechatpay import wire as wechatpay
 from juhe.recon import frames
 from juhe.recon.formats.bank import camt053_rows, crossborder_rows, mt940_rows
-from juhe.recon.formats.rows import Row
+from juhe.recon.formats.rows import Row, line_row
 from juhe.recon.formats.wallets import alipay_rows, wechatpay_rows
 
 STATEMENT_BYTES_MAX = 64 * 1024 * 1024  # a day of a busy merchant's bill is a few MB
@@ -96,6 +97,11 @@ def _reader(fmt: str, channel: str | None) -> tuple[str, Reader]:
     return channel, READERS[channel, fmt]
 
 
+def has_reader(channel: str) -> bool:
+    """Whether one of the common formats is read for this channel (else its adapter parses it)."""
+    return any(c == channel for c, _ in READERS)
+
+
 def _format_of(channel: str | None) -> str:
     found = next((f for c, f in READERS if c == channel), None)
     if found is None:
@@ -129,3 +135,24 @@ def statement_totals(frame: pl.DataFrame) -> dict[str, dict[str, int]]:
     )
     return {row["currency"]: {"credit_minor": row["credit_minor"], "debit_minor": row["debit_minor"]}
             for row in sums.iter_rows(named=True)}  # fmt: skip
+
+
+# The words channels with a statement format of their own (face pay, the card acquirer, UnionPay)
+# put in a line's status, in the statement's vocabulary.
+LINE_STATES = {"SUCCESS": "succeeded", "SETTLED": "succeeded", "succeeded": "succeeded", "REVOKED": "reversed",
+               "REVERSED": "reversed", "PAYERROR": "failed", "CLOSED": "failed", "failed": "failed",
+               "PROCESSING": "pending"}
+
+
+def lines_frame(lines: list[StatementLine], channel: str, *, zone: ZoneInfo = BANK_ZONE) -> pl.DataFrame:
+    """A channel adapter's own parse (Channel.parse_statement) as the STATEMENT frame; lines are numbered
+    from 1, as the adapter gives no line numbers of its file."""
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if line.status not in LINE_STATES:
+            raise StatementError("malformed_statement", f"status {line.status!r} is not one reconciliation knows", number)
+        direction = "credit" if line.kind == "payment" else "debit"
+        rows.append(line_row(number, line, channel, direction=direction, status=LINE_STATES[line.status], zone=zone))
+    frame = frames.conform(pl.DataFrame(rows, schema=frames.STATEMENT), frames.STATEMENT) if rows else frames.empty(frames.STATEMENT)
+    _check(frame)
+    return frame

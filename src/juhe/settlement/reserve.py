@@ -171,3 +171,14 @@ def _store(conn: Connection, proof: ReserveProof) -> None:
         if conn.execute(PROOFS.update().where(*where).values(values)).rowcount == 0:
             conn.execute(PROOFS.insert().values(id=new_id(), merchant_id=None, day=proof.day, currency=line.currency,
                                                 created_at=now, **values))
+
+
+def reserve_proof_view(row) -> dict:
+    """A stored proof (one day, one currency) as the API shows it."""
+    return {
+        "object": "reserve_proof", "day": row.day.isoformat(), "currency": row.currency, "reserve_account": row.reserve_account,
+        "statement_id": row.statement_id, "liabilities_minor": row.liabilities_minor, "in_transit_minor": row.in_transit_minor,
+        "ledger_reserve_minor": row.ledger_reserve_minor, "bank_balance_minor": row.bank_balance_minor,
+        "difference_minor": row.difference_minor, "coverage_minor": row.coverage_minor, "ok": row.ok,
+        "updated_at": row.updated_at.isoformat(),
+    }  # fmt: skip
