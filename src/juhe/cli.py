@@ -13,6 +13,7 @@ from rich.console import Console
 from juhe.aml.commands import aml_app
 from juhe.config import get_settings
 from juhe.recon.commands import recon_app, statement_app
+from juhe.risk.commands import bench_risk, risk_app
 from juhe.settlement.commands import settle_app
 
 app = typer.Typer(help="Juhe (聚合): self-hosted payment and treasury platform.", no_args_is_help=True)
@@ -157,6 +158,8 @@ app.add_typer(statement_app, name="statement")
 app.add_typer(recon_app, name="recon")
 app.add_typer(aml_app, name="aml")
 app.add_typer(settle_app, name="settle")
+app.add_typer(risk_app, name="risk")
+bench_app.command("risk")(bench_risk)
 
 
 @transfers_app.command("export-pain001")

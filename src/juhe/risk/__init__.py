@@ -1,0 +1,1 @@
+"""Fraud risk: features, rules, a trained model and the decision per payment (allow, step up, block)."""

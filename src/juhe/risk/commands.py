@@ -1,0 +1,252 @@
+"""`juhe risk …`: generate labelled history, train and evaluate the model, try and activate rules.
+
+    juhe risk generate --out FILE.csv        labelled synthetic payments (columns: see risk.dataset)
+    juhe risk train [--data FILE.csv]        train on history (default: generated, seed 1), save, activate
+    juhe risk evaluate [--data FILE.csv]     the active model + rules on a held-out set (default: generated, seed 2)
+    juhe risk dry-run RULES [--data …]       what a rule set would fire on and block, before activating it
+    juhe risk activate-rules RULES           validate, save and activate a rule set (JSON or YAML)
+    juhe risk activate-model VERSION         make a saved model the active one (roll forward or back)
+
+Models and rules live under --dir (default: JUHE_DATA_DIR/risk). `bench_risk` is the
+`juhe bench risk` command, registered on the bench app by juhe.cli.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from juhe.config import get_settings
+from juhe.risk.facts import RiskError
+
+# Domain modules are imported inside the commands: they pull in polars and lightgbm (about a
+# second), which every other `juhe` command should not pay for.
+
+risk_app = typer.Typer(help="Fraud risk: rules, model, decisions.", no_args_is_help=True)
+console = Console()
+TRAIN_SEED, TEST_SEED = 1, 2
+TRAIN_PAYERS, TEST_PAYERS, DAYS = 5_000, 2_500, 28
+WARMUP_DAYS = 7
+
+DATA = typer.Option(None, "--data", exists=True, dir_okay=False, help="A labelled CSV (columns: see juhe.risk.dataset).")
+DIR = typer.Option(None, "--dir", help="Models and rules; default JUHE_DATA_DIR/risk.")
+DAYS_OPTION = typer.Option(DAYS, "--days", help="Generated days after the warm-up.")
+WARMUP = typer.Option(WARMUP_DAYS, "--warmup-days", help="Leading days that only build history (not scored).")
+JSON = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+def fail(message: str, code: int = 2) -> None:
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _registry(folder: Path | None):
+    from juhe.risk.registry import RiskRegistry
+
+    return RiskRegistry(folder or get_settings().data_dir / "risk")
+
+
+def _history(data: Path | None, payers: int, days: int, seed: int, warmup_days: int):
+    """(history frame, where it came from) -- the CSV given, or generated."""
+    from juhe.risk.dataset import read_history
+    from juhe.risk.generator import generate
+
+    if data is not None:
+        return read_history(data), {"data": str(data)}
+    history = generate(payers, days, seed, warmup_days=warmup_days)
+    return history, {"generated": {"payers": payers, "days": days, "seed": seed}}
+
+
+def _active_rules(registry):
+    from juhe.risk.default_rules import default_rules
+
+    return registry.active_rules() or default_rules()
+
+
+@risk_app.command("generate")
+def generate_command(
+    out: Path = typer.Option(..., "--out", dir_okay=False, help="Where to write the CSV."),
+    payers: int = typer.Option(TRAIN_PAYERS, "--payers"),
+    days: int = DAYS_OPTION,
+    seed: int = typer.Option(TRAIN_SEED, "--seed", help="A world per seed: use another for a held-out set."),
+    warmup_days: int = WARMUP,
+    as_json: bool = JSON,
+) -> None:
+    """Write labelled synthetic payments (legit habits and three fraud typologies) as CSV."""
+    import polars as pl
+
+    from juhe.risk.dataset import write_history
+    from juhe.risk.generator import generate
+
+    try:
+        history = generate(payers, days, seed, warmup_days=warmup_days)
+    except ValueError as error:
+        fail(str(error))
+    write_history(history, out)
+    payments = history.filter(pl.col("kind") == "payment")
+    summary = {"rows": history.height, "payments": payments.height, "fraud_payments": int(payments["is_fraud"].sum()),
+               "out": str(out)}
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        console.print(f"wrote {out}: {summary['payments']:,} payments ({summary['fraud_payments']:,} fraud), "
+                      f"{summary['rows'] - summary['payments']:,} password resets")
+
+
+@risk_app.command("train")
+def train_command(
+    data: Path = DATA,
+    payers: int = typer.Option(TRAIN_PAYERS, "--payers", help="Generated payers (without --data)."),
+    days: int = DAYS_OPTION,
+    seed: int = typer.Option(TRAIN_SEED, "--seed", help="Seed of the generated training history."),
+    warmup_days: int = WARMUP,
+    folder: Path = DIR,
+    activate: bool = typer.Option(True, "--activate/--no-activate", help="Make the new model the active one."),
+    as_json: bool = JSON,
+) -> None:
+    """Train a LightGBM model on labelled history; thresholds from a validation split of it."""
+    from juhe.bench.report import progress_bars, track
+    from juhe.risk.replay import feature_frame
+    from juhe.risk.train import train_model
+
+    started = time.perf_counter()
+    registry = _registry(folder)
+    try:
+        history, source = _history(data, payers, days, seed, warmup_days)
+        with progress_bars() as progress:
+            frame = feature_frame(history, warmup_days=warmup_days, advance=track(progress, "features", history.height))
+        model = train_model(frame, source=source)
+        registry.save_model(model)
+        if activate:
+            registry.activate_model(model.version)
+    except (RiskError, ValueError) as error:
+        fail(str(error), 1)
+    summary = {"version": model.version, "active": activate, **model.metadata["thresholds"],
+               **model.metadata["validation"], "seconds": round(time.perf_counter() - started, 1)}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    console.print(f"model [bold]{model.version}[/bold] saved under {registry.models}" + (" and active" if activate else ""))
+    for key, value in summary.items():
+        if key not in ("version", "active"):
+            console.print(f"  {key:28} {value}")
+
+
+@risk_app.command("evaluate")
+def evaluate_command(
+    data: Path = DATA,
+    payers: int = typer.Option(TEST_PAYERS, "--payers", help="Generated payers (without --data)."),
+    days: int = DAYS_OPTION,
+    seed: int = typer.Option(TEST_SEED, "--seed", help="Seed of the held-out set; must differ from training's."),
+    warmup_days: int = WARMUP,
+    folder: Path = DIR,
+    as_json: bool = typer.Option(False, "--json", help="Print {interception_rate, interception_amount_rate, "
+                                 "false_positive_rate, auprc, step_up_rate}."),
+) -> None:
+    """Decide every payment of a held-out history with the active model and rules; interception and false positives."""
+    from juhe.bench.report import progress_bars, track
+    from juhe.risk.evaluate import evaluate
+
+    registry = _registry(folder)
+    try:
+        model = registry.active_model()
+        if model is None:
+            fail(f"no active model under {registry.models}: run `juhe risk train` first", 1)
+        trained_on = model.metadata.get("training", {}).get("source", {}).get("generated", {}).get("seed")
+        if data is None and trained_on == seed:
+            fail(f"the model was trained on seed {seed}: evaluate on another --seed (a held-out set)")
+        history, _ = _history(data, payers, days, seed, warmup_days)
+        with progress_bars() as progress:
+            result = evaluate(history, model=model, rules=_active_rules(registry), warmup_days=warmup_days,
+                              advance=track(progress, "decisions", history.height))
+    except (RiskError, ValueError) as error:
+        fail(str(error), 1)
+    result.print(as_json=as_json, console=console)
+
+
+@risk_app.command("dry-run")
+def dry_run_command(
+    rules_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Rule set, JSON or YAML."),
+    data: Path = DATA,
+    payers: int = typer.Option(TEST_PAYERS, "--payers", help="Generated payers (without --data)."),
+    days: int = DAYS_OPTION,
+    seed: int = typer.Option(TEST_SEED, "--seed"),
+    warmup_days: int = WARMUP,
+    as_json: bool = JSON,
+) -> None:
+    """How many payments a rule set would fire on, step up and block -- before activating it."""
+    from juhe.bench.report import progress_bars, track
+    from juhe.risk.dryrun import dry_run
+    from juhe.risk.replay import feature_frame
+    from juhe.risk.rules import RuleSetError, load_rules
+
+    try:
+        rules = load_rules(rules_file)
+        history, _ = _history(data, payers, days, seed, warmup_days)
+        with progress_bars() as progress:
+            frame = feature_frame(history, warmup_days=warmup_days, advance=track(progress, "features", history.height))
+    except RuleSetError as error:
+        _print_rule_problems(error)
+    except (RiskError, ValueError) as error:
+        fail(str(error), 1)
+    dry_run(rules, frame).print(as_json=as_json, console=console)
+
+
+@risk_app.command("activate-rules")
+def activate_rules_command(
+    rules_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Rule set, JSON or YAML."),
+    folder: Path = DIR,
+) -> None:
+    """Validate a rule set, save it under its version and make it the active one."""
+    from juhe.risk.rules import RuleSetError, load_rules
+
+    try:
+        rules = load_rules(rules_file)
+        path = _registry(folder).activate_rules(rules)
+    except RuleSetError as error:
+        _print_rule_problems(error)
+    except RiskError as error:
+        fail(f"{error} [{error.code}]", 1)
+    console.print(f"rule set [bold]{rules.version}[/bold] ({len(rules.rules)} rules) saved as {path} and active")
+
+
+@risk_app.command("activate-model")
+def activate_model_command(version: str = typer.Argument(...), folder: Path = DIR) -> None:
+    """Make a saved model the active one."""
+    registry = _registry(folder)
+    try:
+        registry.activate_model(version)
+    except RiskError as error:
+        fail(f"{error} [{error.code}]; saved: {', '.join(registry.model_versions()) or 'none'}", 1)
+    console.print(f"model [bold]{version}[/bold] is active")
+
+
+def _print_rule_problems(error) -> None:
+    for problem in error.errors:
+        Console(stderr=True, soft_wrap=True).print(f"{problem.rule_id or 'rule set'}: {problem.message} [{problem.code}]",
+                                                   markup=False)
+    fail(f"{len(error.errors)} problem(s) in the rule set; nothing was changed", 1)
+
+
+def bench_risk(
+    decisions: int = typer.Option(20_000, "--decisions", help="Decisions to time (each side)."),
+    payers: int = typer.Option(2_000, "--payers", help="Payers in the generated traffic."),
+    folder: Path = DIR,
+    as_json: bool = typer.Option(False, "--json", help='Print {"in_process": {decisions_per_s, p50_ms, p99_ms}, '
+                                 '"baseline": {lookups_per_s, p50_ms, p99_ms}, "ratio"}.'),
+) -> None:
+    """Risk decisions per second and their latency in process, beside the feature lookup alone."""
+    from juhe.bench import report, risk as bench
+
+    try:
+        model = _registry(folder).active_model()
+        with report.progress_bars() as progress:
+            result = bench.run(decisions=decisions, payers=payers, model=model, progress=progress)
+    except (bench.BenchError, RiskError) as error:
+        fail(str(error), 1)
+    result.print(as_json=as_json, console=console)

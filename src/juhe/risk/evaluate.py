@@ -1,0 +1,153 @@
+"""How well a model and rule set stop fraud on a labelled history, decided as in production.
+
+Every payment goes through `RiskEngine.decide` in time order, with a fresh feature store.
+Verification is simulated: a legit payer passes a step-up (it is their phone), a fraudster
+fails it; a payment that went through (allowed, or stepped up and verified) is confirmed, so
+the payer's profile learns from it -- also from fraud the engine let through, as it would.
+Rows in the first `warmup_days` only build history and are not counted. The history is a
+HISTORY frame: generated, or read from a labelled CSV (columns documented in juhe.risk.dataset).
+
+Figures (fractions 0-1):
+    interception_rate         fraud payments stepped up or blocked / fraud payments
+    interception_amount_rate  the same weighted by amount (in the currency with most fraud)
+    false_positive_rate       legit payments stepped up or blocked / legit payments
+    auprc                     average precision of the model's score (sklearn)
+    step_up_rate              payments stepped up / payments
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+from sklearn.metrics import average_precision_score
+
+from juhe.risk.engine import DecisionPolicy, RiskEngine
+from juhe.risk.facts import RiskError
+from juhe.risk.model import RiskModel
+from juhe.risk.replay import Advance, as_it_happened, events
+from juhe.risk.rules import RuleSet
+from juhe.risk.store import InMemoryFeatureStore
+
+AIM_INTERCEPTION = 0.98
+AIM_FALSE_POSITIVES = 0.01
+
+
+@dataclass
+class Evaluation:
+    payments: int = 0
+    fraud_payments: int = 0
+    intercepted: int = 0
+    false_positives: int = 0
+    step_ups: int = 0
+    blocks: int = 0
+    currency: str = ""
+    fraud_amount_minor: int = 0
+    intercepted_amount_minor: int = 0
+    auprc: float = 0.0
+    by_typology: dict[str, list[int]] = field(default_factory=dict)  # typology -> [intercepted, payments]
+    verifications: Counter = field(default_factory=Counter)
+
+    def figures(self) -> dict[str, float]:
+        legit = self.payments - self.fraud_payments
+        return {
+            "interception_rate": _share(self.intercepted, self.fraud_payments),
+            "interception_amount_rate": _share(self.intercepted_amount_minor, self.fraud_amount_minor),
+            "false_positive_rate": _share(self.false_positives, legit),
+            "auprc": round(self.auprc, 4),
+            "step_up_rate": _share(self.step_ups, self.payments),
+        }
+
+    def print(self, *, as_json: bool = False, console: Console | None = None) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(self.figures()) + "\n")
+            sys.stdout.flush()
+            return
+        console = console or Console()
+        figures = self.figures()
+        table = Table(title=f"Fraud decisions on {self.payments:,} payments ({self.fraud_payments:,} fraud)",
+                      title_justify="left")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        table.add_row("interception (by count)", _marked(figures["interception_rate"], AIM_INTERCEPTION, above=True))
+        table.add_row(f"interception (by amount, {self.currency})", f"{figures['interception_amount_rate']:.2%}")
+        table.add_row("false positives (legit stepped up or blocked)",
+                      _marked(figures["false_positive_rate"], AIM_FALSE_POSITIVES, above=False))
+        table.add_row("AUPRC of the score", f"{figures['auprc']:.4f}")
+        table.add_row("step-up rate", f"{figures['step_up_rate']:.2%}")
+        table.add_row("block rate", f"{_share(self.blocks, self.payments):.2%}")
+        for typology, (caught, total) in sorted(self.by_typology.items()):
+            table.add_row(f"  {typology}", f"{caught:,} / {total:,}")
+        console.print(table)
+        asked = ", ".join(f"{kind} {count:,}" for kind, count in sorted(self.verifications.items()))
+        console.print(f"[dim]Verification asked: {asked or 'none'}. Aims: interception ≥ {AIM_INTERCEPTION:.0%} "
+                      f"at ≤ {AIM_FALSE_POSITIVES:.0%} false positives.[/dim]")
+
+
+def evaluate(history: pl.DataFrame, *, model: RiskModel | None, rules: RuleSet, policy: DecisionPolicy | None = None,
+             warmup_days: float, advance: Advance = lambda _n: None) -> Evaluation:
+    engine = RiskEngine(InMemoryFeatureStore(), model=model, rules=rules, policy=policy)
+    result = Evaluation()
+    labels, scores, fraud_amounts, caught_amounts = [], [], Counter(), Counter()
+    for event in events(history, warmup_days):
+        advance(1)
+        if event.payment is None:
+            engine.record_password_reset(event.payer_id, event.at)
+            continue
+        if not event.scored:  # warm-up: history only
+            as_it_happened(engine.pipeline, event)
+            continue
+        decision = engine.decide(event.payment, event.at)
+        stopped = decision.action != "allow"
+        if went_through(decision.action, event.is_fraud):
+            engine.confirm(event.payment, event.at)
+        _count(result, event, decision.action, decision.verification, stopped, fraud_amounts, caught_amounts)
+        labels.append(event.is_fraud)
+        scores.append(decision.score)
+    if not result.fraud_payments:
+        raise RiskError("no_fraud", "the history has no fraud payments after the warm-up: nothing to intercept")
+    result.currency = fraud_amounts.most_common(1)[0][0]
+    result.fraud_amount_minor = fraud_amounts[result.currency]
+    result.intercepted_amount_minor = caught_amounts[result.currency]
+    result.auprc = float(average_precision_score(np.array(labels), np.array(scores)))
+    return result
+
+
+def went_through(action: str, is_fraud: bool) -> bool:
+    """Allowed, or stepped up and verified: a legit payer passes the step-up, a fraudster does not."""
+    return action == "allow" or (action == "step_up" and not is_fraud)
+
+
+def _count(result: Evaluation, event, action: str, verification: str, stopped: bool, fraud_amounts: Counter,
+           caught_amounts: Counter) -> None:
+    result.payments += 1
+    result.step_ups += action == "step_up"
+    result.blocks += action == "block"
+    if verification != "none":
+        result.verifications[verification] += 1
+    if not event.is_fraud:
+        result.false_positives += stopped
+        return
+    result.fraud_payments += 1
+    result.intercepted += stopped
+    typology = result.by_typology.setdefault(event.fraud_type or "unlabelled", [0, 0])
+    typology[0] += stopped
+    typology[1] += 1
+    fraud_amounts[event.payment.currency] += event.payment.amount_minor
+    if stopped:
+        caught_amounts[event.payment.currency] += event.payment.amount_minor
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def _marked(value: float, aim: float, *, above: bool) -> str:
+    met = value >= aim if above else value <= aim
+    return f"[green]{value:.2%} ✓[/green]" if met else f"[red]{value:.2%} ✗[/red]"
