@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     pos_gateway_host: str = "127.0.0.1"
     # Holidays and make-up working days of years chinese-calendar does not know yet (settlement/calendar.py).
     settlement_calendar_file: Path | None = None
+    # Sanctions and watch lists screened against (OFAC sdn.csv with alt.csv beside it, UN/EU/UK CSV, own format).
+    aml_watch_lists: list[Path] = []
     platform_token: str = ""  # operators create merchants with it; empty disables that endpoint
 
 

@@ -98,6 +98,7 @@ class Runtime:
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     """Poll payments and refunds, deliver webhooks, expire holds, purge old idempotency keys."""
     from juhe.api.idempotency import purge_expired
+    from juhe.aml.monitoring_runs import DailyMonitoring
     from juhe.ledger import expire_holds
     from juhe.monitor.service import Evaluator
     from juhe.payments.poller import poll_due
@@ -106,6 +107,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     from juhe.webhooks.delivery import deliver_due
 
     evaluator = Evaluator(runtime.db)
+    aml_daily = DailyMonitoring(runtime.db)
     while not stop.is_set():
         try:
             await poll_due(runtime.payments)
@@ -115,6 +117,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
                 await runtime.payments.channels["pos"].flush()  # reversals still owed to the acquirer
             await deliver_due(runtime.db, runtime.http)
             evaluator.run_if_due()
+            await asyncio.to_thread(aml_daily.run_if_due)  # a day's monitoring can take a while
             with runtime.db.session() as session, session.begin():
                 expire_holds(session.connection())
                 purge_expired(session)

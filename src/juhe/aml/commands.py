@@ -123,3 +123,47 @@ def generate(
     typer.echo(f"{generated.frame.height} movements -> {out}")
     for name, carriers in generated.planted.items():
         typer.echo(f"  {name}: {', '.join(carriers)}")
+
+
+@aml_app.command("run")
+def run_monitoring_command(
+    first_day: str = typer.Option(..., "--from", help="First report day (Beijing calendar day), YYYY-MM-DD"),
+    last_day: str = typer.Option(None, "--to", help="Last report day, inclusive (default: the first)"),
+    merchant: str = typer.Option(None, help="Only this merchant's id (default: every merchant)"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object"),
+) -> None:
+    """Monitor the database's payments, refunds, payments out and transfers; store new alerts and cases."""
+    import uuid
+    from datetime import date
+
+    from juhe.aml.config import MonitoringConfig
+    from juhe.aml.monitoring_runs import monitoring_run, report_day
+    from juhe.config import get_settings
+    from juhe.db.engine import Database
+    from juhe.db.models import load_all_models
+
+    try:
+        first = date.fromisoformat(first_day)
+        last = date.fromisoformat(last_day) if last_day else first
+        merchant_id = uuid.UUID(merchant) if merchant else None
+    except ValueError as error:
+        _fail(str(error))
+    config = MonitoringConfig()
+    load_all_models()
+    db = Database(get_settings().database_url)
+    try:
+        summary = monitoring_run(db, report_day(first, config)[0], report_day(last, config)[1], merchant_id=merchant_id,
+                                 actor="cli", config=config)
+    except AmlError as error:
+        _fail(str(error))
+    finally:
+        db.dispose()
+    figures = {"run_id": str(summary.run_id), "movements": summary.movements, "alert_count": len(summary.alert_ids),
+               "cases_opened": len(summary.cases_opened), "unmonitored": summary.unmonitored}
+    if as_json:
+        typer.echo(json.dumps(figures, ensure_ascii=False))
+        return
+    console.print(f"{summary.movements} movements, {len(summary.alert_ids)} new alerts, "
+                  f"{len(summary.cases_opened)} cases opened")
+    for item in summary.unmonitored:
+        console.print(f"[yellow]not monitored:[/yellow] {item}")

@@ -130,10 +130,12 @@ class IdempotencyRecord(Base):
 
 def load_all_models() -> None:
     """Import every domain's tables so that Base.metadata is complete (Alembic, tests)."""
+    import juhe.aml.models  # noqa: F401
     import juhe.monitor.models  # noqa: F401
     import juhe.payments.models  # noqa: F401
     import juhe.recon.models  # noqa: F401
     import juhe.settlement.models  # noqa: F401
     import juhe.transfers.models  # noqa: F401
     import juhe.treasury.models  # noqa: F401
+    import juhe.verification.models  # noqa: F401
     import juhe.webhooks.models  # noqa: F401
