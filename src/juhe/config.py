@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     settlement_calendar_file: Path | None = None
     # Sanctions and watch lists screened against (OFAC sdn.csv with alt.csv beside it, UN/EU/UK CSV, own format).
     aml_watch_lists: list[Path] = []
+    risk_engine: bool = True  # decide every payment with the risk engine (juhe.risk); off: allow all
     platform_token: str = ""  # operators create merchants with it; empty disables that endpoint
 
 

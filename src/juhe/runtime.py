@@ -57,6 +57,10 @@ class Runtime:
             db=db, channels=channels, notify_base_url=f"{settings.public_base_url}/v1/notify",
             payment_ttl=timedelta(seconds=settings.payment_ttl_s), poll_initial=timedelta(seconds=settings.poll_initial_s),
         )
+        if settings.risk_engine:
+            from juhe.payments.risk_hook import EngineRisk
+
+            self.payments.risk = EngineRisk.from_registry(settings.data_dir / "risk")
 
     def _sandbox_adapter(self, code: str, host: bool):
         key_dir = self.settings.data_dir / "sandbox"

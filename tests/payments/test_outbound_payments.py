@@ -122,3 +122,33 @@ def test_ecny_payout_is_final_at_once(stack):
     assert created.json()["status"] == "succeeded"
     assert balances(stack)[("payable", "CNY")]["posted_minor"] == 100_000 - 8_800 - created.json()["fee_minor"]
     assert ledger_ok(stack)
+
+
+WATCH_LIST = "name,aliases,type,country,dob,list\nGolden Sea Trading Limited,Jinhai Trading Co. Ltd,entity,CN,,Internal watch list\n"
+LISTED = SUPPLIER | {"creditor_name": "GOLDEN SEA TRADING LTD"}
+
+
+def test_a_payment_to_a_listed_creditor_waits_for_review_then_goes_or_fails(stack):
+    fund(stack, 1_000_000)
+    uploaded = stack.api.post("/v1/aml/lists?name=internal", content=WATCH_LIST.encode(),
+                              headers=stack.key("risk") | {"Content-Type": "text/csv"})
+    assert uploaded.status_code == 201, uploaded.text
+    clean = pay_out(stack, "aml-clean", 10_000, "b2b", SUPPLIER).json()
+    assert clean["status"] == "processing"
+    held = pay_out(stack, "aml-held", 20_000, "b2b", LISTED).json()
+    assert held["status"] == "requires_action" and held["next_action"]["type"] == "aml_review"
+    assert held["channel"] is None  # no bank has seen it
+    screening = held["next_action"]["screening_id"]
+    released = stack.api.post(f"/v1/aml/screenings/{screening}/review", json={"decision": "release", "reason": "same name, other firm"},
+                              headers=stack.key("risk"))
+    assert released.status_code == 200, released.text
+    assert released.json()["payment"]["status"] == "processing" and released.json()["payment"]["channel"] == "bank"
+    rejected = pay_out(stack, "aml-rejected", 30_000, "b2b", LISTED).json()
+    refused = stack.api.post(f"/v1/aml/screenings/{rejected['next_action']['screening_id']}/review",
+                             json={"decision": "reject", "reason": "sanctioned"}, headers=stack.key("risk")).json()
+    assert refused["payment"]["status"] == "failed"
+    assert stack.wait_for(clean["id"], {"succeeded"})["status"] == "succeeded"
+    assert stack.wait_for(held["id"], {"succeeded"})["status"] == "succeeded"
+    payable = balances(stack)[("payable", "CNY")]
+    assert payable["posted_minor"] == payable["available_minor"] == 1_000_000 - 10_005 - 20_010  # the rejected one's hold is back
+    assert ledger_ok(stack)

@@ -21,6 +21,9 @@ from juhe.aml.errors import AmlError
 from juhe.aml.monitoring_runs import large_value_day, monitoring_run
 from juhe.aml.suspicious_report import report_csv
 from juhe.api.deps import DatabaseDep
+from juhe.api.payments import Ctx
+from juhe.payments.resume import review_held_payment
+from juhe.payments.views import payment_view
 from juhe.api.errors import ApiError
 from juhe.api.deps import Caller, caller
 from juhe.api.monitor import merchant_filter
@@ -137,12 +140,14 @@ def get_screening(screening_id: uuid.UUID, who: Reviewer, db: DatabaseDep) -> di
 
 
 @router.post("/screenings/{screening_id}/review")
-def review_screening(screening_id: uuid.UUID, body: Review, who: Reviewer, db: DatabaseDep) -> dict:
+async def review_screening(screening_id: uuid.UUID, body: Review, who: Reviewer, ctx: Ctx) -> dict:
     """Release (the payment goes on to its channels) or reject (it fails) a held screening."""
-    with writing(db) as session:
-        review = payment_screening.review_screening(session, screening_id, body.decision, who.actor, body.reason,
-                                                    merchant_id=who.scope)
-        return views.review_view(review)
+    with refusals():
+        payment = await review_held_payment(ctx, who.scope, screening_id, body.decision, who.actor, body.reason)
+    with reading(ctx.db) as session:
+        row = payment_screening.get_screening(session, screening_id, who.scope)
+        view = views.screening_view(row, payment_screening.screening_hits(session, row.id))
+    return view | {"payment": payment_view(payment) if payment is not None else None}
 
 
 @router.get("/alerts")

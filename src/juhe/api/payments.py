@@ -19,12 +19,14 @@ from juhe.db.pages import PAGE_MAX, Page, keyset, split
 from juhe.ledger.rules import AMOUNT_MAX
 from juhe.merchants import Principal
 from juhe.money import Money
-from juhe.payments import service
+from juhe.payments import resume, service
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import Payment, PaymentEvent, Refund
 from juhe.payments.notifications import handle_notification
 from juhe.payments.refunds import create_refund
 from juhe.payments.views import payment_view, refund_view
+from juhe.verification.service import VerificationError
+from juhe.verification.service import enrol_authenticator as enrol_authenticator_secret
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 Seller = Annotated[Principal, Depends(require("business"))]
@@ -116,6 +118,32 @@ def payment_qr(payment_id: uuid.UUID, principal: Reader, ctx: Ctx) -> Response:
 @router.post("/payments/{payment_id}/cancel")
 async def cancel_payment(payment_id: uuid.UUID, principal: Seller, ctx: Ctx) -> dict:
     return payment_view(await service.cancel_payment(ctx, principal.merchant_id, payment_id))
+
+
+class VerificationIn(BaseModel):
+    otp: str | None = Field(None, max_length=10, description="the code from the payer's authenticator app or SMS")
+    face_token: str | None = Field(None, max_length=4096, description="for large amounts: a capture from the face device")
+
+
+@router.post("/payments/{payment_id}/verification")
+async def verify_payment(payment_id: uuid.UUID, body: VerificationIn, principal: Seller, ctx: Ctx) -> dict:
+    """The payer's answer to a step-up (next_action type `verify`). Three failed attempts lock the payment."""
+    try:
+        return payment_view(await resume.verify_payment(ctx, principal.merchant_id, payment_id, body.otp, body.face_token))
+    except VerificationError as e:
+        raise ApiError(e.status, e.code, str(e), **e.extra) from None
+
+
+class AuthenticatorIn(BaseModel):
+    customer_id: str = Field(min_length=1, max_length=128)
+
+
+@router.post("/customers/authenticator", status_code=201)
+def enrol_authenticator(body: AuthenticatorIn, principal: Seller, ctx: Ctx) -> dict:
+    """A TOTP secret for the customer's authenticator app (shown once): step-ups then ask for its code, not an SMS."""
+    with ctx.db.session() as session, session.begin():
+        secret, uri = enrol_authenticator_secret(session, principal.merchant_id, body.customer_id)
+    return {"customer_id": body.customer_id, "secret": secret, "provisioning_uri": uri}
 
 
 @router.post("/payments/{payment_id}/refunds", status_code=201)

@@ -18,7 +18,7 @@ from juhe.channels.base import ChannelError, ChargeCreated, ChargeRequest, Charg
 from juhe.db.models import BusinessLine, Store
 from juhe.db.types import utcnow
 from juhe.money import Money
-from juhe.payments import outbound, states
+from juhe.payments import gates, outbound, states
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt
 from juhe.payments.numbers import channel_number
@@ -59,22 +59,23 @@ async def create_payment(ctx: PaymentsContext, merchant_id: uuid.UUID, key: str,
     payment, created = _insert(ctx, merchant_id, key, request_hash, new)
     if not created:
         return payment, False
-    decision = ctx.risk.assess({"id": str(payment.id), "merchant_id": str(merchant_id), "amount_minor": payment.amount_minor,
-                                "currency": payment.currency, "customer_id": payment.customer_id, "scenario": payment.scenario})
-    with ctx.db.session() as session, session.begin():
-        payment = session.get(Payment, payment.id)
-        payment.risk = {"action": decision.action, "score": decision.score, "reasons": list(decision.reasons)}
-        if decision.action == "block":
-            payment.failure_code, payment.failure_message = "risk_blocked", "; ".join(decision.reasons)
-            states.move_payment(session, payment, states.FAILED, "risk_blocked", payment.risk)
-            outbound.release(session, payment)
-            return payment, True
-        if decision.action == "step_up":
-            payment.next_action = {"type": "verify", "methods": list(decision.methods)}
-            states.move_payment(session, payment, states.REQUIRES_ACTION, "risk_step_up", payment.risk)
-            return payment, True
+    stopped = await gates.before_channels(ctx, payment.id, channel_request(new))
+    if stopped is not None:
+        return stopped, True
+    with ctx.db.reader() as session:
         contracts = _contracts(session, merchant_id)
     return await submit_to_channels(ctx, payment.id, contracts, new), True
+
+
+def channel_request(new: NewPayment) -> dict:
+    """What the channels are asked with, kept while a payment waits at a gate."""
+    return {"scenario": new.scenario.value, "preferred_channel": new.preferred_channel, "return_url": new.return_url,
+            "payer": dict(new.payer)}
+
+
+def resumed(payment: Payment, request: dict) -> NewPayment:
+    return NewPayment(Money(payment.amount_minor, payment.currency), Scenario(request["scenario"]), payment.subject,
+                      preferred_channel=request["preferred_channel"], return_url=request["return_url"], payer=request["payer"])
 
 
 def _insert(ctx: PaymentsContext, merchant_id: uuid.UUID, key: str, request_hash: str, new: NewPayment) -> tuple[Payment, bool]:

@@ -17,7 +17,8 @@ CANCELED = "canceled"
 
 PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
     REQUIRES_PAYMENT_METHOD: frozenset({REQUIRES_ACTION, PROCESSING, FAILED, CANCELED}),
-    REQUIRES_ACTION: frozenset({PROCESSING, FAILED, CANCELED}),
+    # verified (or released by AML review): on to the channels
+    REQUIRES_ACTION: frozenset({REQUIRES_PAYMENT_METHOD, PROCESSING, FAILED, CANCELED}),
     PROCESSING: frozenset({SUCCEEDED, FAILED, CANCELED}),
     SUCCEEDED: frozenset(),
     FAILED: frozenset(),

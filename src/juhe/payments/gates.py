@@ -1,0 +1,98 @@
+"""What a new payment must pass before any channel sees it: the risk decision (allow, step up,
+block), the payer's password-free limit, and for payments out the sanctions screening.
+
+A payment that stops at a gate waits in `requires_action` with a `next_action` saying what
+for (`verify`: a one-time code, and a face for large amounts; `aml_review`: a compliance
+officer), or fails (`risk_blocked`). Each gate is decided and recorded in one commit.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from juhe.aml.errors import AmlError
+from juhe.aml.payment_screening import screen_parties_for_payment
+from juhe.db.models import Merchant
+from juhe.payments import outbound, states
+from juhe.payments.context import PaymentsContext, RiskDecision
+from juhe.payments.models import Payment
+from juhe.payments.outcomes import emit
+from juhe.verification import service as verification
+
+PASSWORD_FREE = "password_free"  # payer flag: the merchant charges under a password-free (免密) agreement
+
+
+def risk_facts(payment: Payment, payer: dict, industry: str | None) -> dict:
+    return {"id": str(payment.id), "merchant_id": str(payment.merchant_id), "amount_minor": payment.amount_minor,
+            "currency": payment.currency, "customer_id": payment.customer_id, "scenario": payment.scenario,
+            "payer": payer, "industry": industry, "at": payment.created_at}
+
+
+async def before_channels(ctx: PaymentsContext, payment_id, request: dict) -> Payment | None:
+    """The payment if it stops here (blocked, or waiting); None when it may go on to the channels."""
+    with ctx.db.reader() as session:
+        payment = session.get(Payment, payment_id)
+        industry = session.get(Merchant, payment.merchant_id).industry
+    decision = ctx.risk.assess(risk_facts(payment, request["payer"], industry))
+    stopped, sms = None, None
+    with ctx.db.session() as session, session.begin():
+        payment = session.get(Payment, payment_id, with_for_update=True)
+        decision = _password_free(session, payment, request["payer"], decision)
+        payment.risk = {"action": decision.action, "score": decision.score, "reasons": list(decision.reasons)} | decision.details
+        if decision.action == "block":
+            verification.record_signal(session, payment.merchant_id, payment.customer_id, payment.currency, "block")
+            return fail_at_gate(session, payment, "risk_blocked", "; ".join(decision.reasons), payment.risk)
+        if decision.action == "step_up":
+            stopped, sms = _step_up(session, payment, decision, request)
+        else:
+            stopped = screen(session, payment, request["payer"])
+    if sms is not None:  # after the commit: the code must not arrive for a challenge that was never kept
+        await ctx.sms.send(*sms)
+    return stopped
+
+
+def _password_free(session: Session, payment: Payment, payer: dict, decision: RiskDecision) -> RiskDecision:
+    """Above the payer's password-free limit, an otherwise allowed payment needs the payer's code."""
+    if decision.action != "allow" or str(payer.get(PASSWORD_FREE, "")).lower() != "true" or not payment.customer_id:
+        return decision
+    limit = verification.password_free_limit(session, payment.merchant_id, payment.customer_id, payment.currency)
+    if verification.LIMITS.allows(limit, payment.amount_minor, payment.currency):
+        verification.record_signal(session, payment.merchant_id, payment.customer_id, payment.currency, "good_payment")
+        return decision
+    return RiskDecision("step_up", decision.score, (*decision.reasons, f"above the password-free limit of {limit.limit_minor}"),
+                        ("otp",), decision.details)
+
+
+def _step_up(session: Session, payment: Payment, decision: RiskDecision, request: dict):
+    try:
+        challenge = verification.open_challenge(session, payment.merchant_id, payment.id, payment.customer_id,
+                                                list(decision.methods), request, request["payer"].get("phone"))
+    except verification.VerificationError as e:
+        return fail_at_gate(session, payment, e.code, str(e), payment.risk), None
+    verification.record_signal(session, payment.merchant_id, payment.customer_id, payment.currency, "step_up")
+    payment.next_action = {"type": "verify", "methods": list(decision.methods), "otp_channel": challenge.otp_channel}
+    states.move_payment(session, payment, states.REQUIRES_ACTION, "risk_step_up", payment.risk)
+    return payment, (challenge.phone, verification.sms_text(challenge)) if challenge.otp_channel == "sms" else None
+
+
+def screen(session: Session, payment: Payment, payer: dict) -> Payment | None:
+    """Payments out are screened against the watch lists; a hit holds them for review."""
+    if not outbound.is_outbound(payment):
+        return None
+    try:
+        found = screen_parties_for_payment(session, payment.merchant_id, payment.id, payer)
+    except AmlError as e:
+        return fail_at_gate(session, payment, e.code, str(e), None)
+    if not found.hold:
+        return None
+    payment.next_action = {"type": "aml_review", "screening_id": str(found.screening_id)}
+    states.move_payment(session, payment, states.REQUIRES_ACTION, "aml_hold", {"screening_id": str(found.screening_id)})
+    return payment
+
+
+def fail_at_gate(session: Session, payment: Payment, code: str, message: str, detail: dict | None) -> Payment:
+    payment.failure_code, payment.failure_message = code, message
+    states.move_payment(session, payment, states.FAILED, code, detail)
+    outbound.release(session, payment)
+    emit(session, payment, "payment.failed")
+    return payment

@@ -1,0 +1,112 @@
+"""The risk engine behind the payments' risk hook: a payment's facts in, allow / step up / block out.
+
+The engine keeps its velocity and payer profiles in memory (juhe.risk.store), per process. The
+active model and rules are read from the risk registry at start; a process without a trained
+model decides by the rules and amount tiers alone, and can train a small model in the
+background (the demo does) and swap it in without stopping.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import structlog
+
+from juhe.payments.context import RiskDecision
+from juhe.risk.default_rules import default_rules
+from juhe.risk.engine import RiskEngine
+from juhe.risk.facts import PaymentFacts, RiskError
+from juhe.risk.registry import RiskRegistry
+
+log = structlog.get_logger()
+# What the engine's merchant categories are closest to, per merchant industry.
+CATEGORY_OF_INDUSTRY = {"retail": "grocery", "ecommerce": "clothing", "manufacturing": "wholesale", "services": "utilities"}
+METHODS = {"none": (), "otp": ("otp",), "otp_face": ("otp", "face")}
+DEMO_TRAINING_PAYERS = 600
+
+
+class EngineRisk:
+    def __init__(self, engine: RiskEngine):
+        self.engine = engine
+
+    @classmethod
+    def from_registry(cls, folder: Path) -> EngineRisk:
+        registry = RiskRegistry(folder)
+        try:
+            model, rules = registry.active_model(), registry.active_rules()
+        except (OSError, ValueError) as e:  # a damaged registry must not stop payments: rules still decide
+            log.error("risk.registry_unreadable", folder=str(folder), error=str(e))
+            model, rules = None, None
+        return cls(RiskEngine(model=model, rules=rules or default_rules()))
+
+    def assess(self, payment: dict) -> RiskDecision:
+        facts = payment_facts(payment)
+        try:
+            decision = self.engine.decide(facts, facts.occurred_at)
+        except RiskError as e:  # facts no score can be made of: ask the payer to prove it is them
+            return RiskDecision("step_up", 1.0, (f"risk facts incomplete: {e}",), ("otp",))
+        if decision.action == "allow":
+            self.engine.confirm(facts, facts.occurred_at)
+        details = {"model_version": decision.model_version, "rules_version": decision.rules_version}
+        return RiskDecision(decision.action, round(decision.score, 6), tuple(decision.reasons),
+                            METHODS[decision.verification] or (("otp",) if decision.action == "step_up" else ()), details)
+
+    def learn(self, payment: dict) -> None:
+        """A stepped-up payment the payer verified: the payer's profile learns its device and place."""
+        facts = payment_facts(payment)
+        try:
+            self.engine.confirm(facts, facts.occurred_at)
+        except RiskError:
+            pass
+
+    def train_in_background(self, folder: Path, payers: int = DEMO_TRAINING_PAYERS) -> threading.Thread | None:
+        """Without an active model: train a small one on generated history, then swap it in."""
+        if self.engine.model is not None:
+            return None
+        thread = threading.Thread(target=self._train, args=(folder, payers), daemon=True, name="risk-training")
+        thread.start()
+        return thread
+
+    def _train(self, folder: Path, payers: int) -> None:
+        from juhe.risk.generator import generate
+        from juhe.risk.replay import feature_frame
+        from juhe.risk.train import train_model
+
+        try:
+            model = train_model(feature_frame(generate(payers, 28, 1, warmup_days=7), warmup_days=7),
+                                source=f"generated, {payers} payers")
+            registry = RiskRegistry(folder)
+            registry.save_model(model)
+            registry.activate_model(model.version)
+            self.engine.swap_model(model)
+            log.info("risk.model_trained_and_active", version=model.version)
+        except Exception:  # the engine keeps deciding by its rules
+            log.exception("risk.training_failed")
+
+
+def payment_facts(payment: dict) -> PaymentFacts:
+    """What the payment request tells about the payer; missing device facts become explicit unknowns."""
+    payer = payment.get("payer") or {}
+    # An identifier the request does not give is this payment's alone: strangers' payments must not
+    # add up to one payer's (or one device's) velocity.
+    unknown = f"unknown:{payment['id']}"
+    payer_id = payment.get("customer_id") or payer.get("device_id") or unknown
+    location = (payer.get("latitude"), payer.get("longitude"))
+    return PaymentFacts(
+        payment_id=payment["id"], payer_id=payer_id, merchant_id=payment["merchant_id"],
+        merchant_category=payer.get("merchant_category") or CATEGORY_OF_INDUSTRY.get(payment.get("industry"), "grocery"),
+        amount_minor=payment["amount_minor"], currency=payment["currency"],
+        occurred_at=payment.get("at") or datetime.now(timezone.utc),
+        card_id=payer.get("card_token") or payer.get("card_id") or f"account:{payer_id}",
+        device_id=payer.get("device_id") or unknown, ip=payer.get("client_ip") or unknown,
+        latitude=_float(location[0]), longitude=_float(location[1]),
+    )  # fmt: skip
+
+
+def _float(text) -> float | None:
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
