@@ -28,5 +28,5 @@ def test_migration_downgrades_and_upgrades_again(hooks):
     assert not TABLES & set(inspect(hooks.db.engine).get_table_names())
     with hooks.db.engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "heads")
+        command.upgrade(config, "head")
     assert TABLES <= set(inspect(hooks.db.engine).get_table_names())

@@ -2,7 +2,7 @@
 reserve proofs; and recon_items, the reconciliation results settlement reads
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-26 10:00:00.000000
 """
 from alembic import op
@@ -11,7 +11,7 @@ import juhe.db.types
 
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

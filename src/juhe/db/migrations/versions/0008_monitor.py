@@ -1,7 +1,7 @@
 """fund monitoring: alert rules, alerts, incidents and their audit trail
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-26 10:00:00.000000
 """
 from alembic import op
@@ -10,7 +10,7 @@ import juhe.db.types
 
 
 revision = '0008'
-down_revision = '0005'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

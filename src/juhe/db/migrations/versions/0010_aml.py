@@ -2,7 +2,7 @@
 cases and their audit trail
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009
 Create Date: 2026-11-27 10:00:00.000000
 """
 from alembic import op
@@ -11,7 +11,7 @@ import juhe.db.types
 
 
 revision = '0010'
-down_revision = '0005'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """step-up verification and password-free limits
 
 Revision ID: 0011
-Revises: 0005
+Revises: 0010
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import juhe.db.types
 
 
 revision = '0011'
-down_revision = '0005'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
