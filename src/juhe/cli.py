@@ -107,6 +107,7 @@ def demo(
 
     settings = get_settings()
     settings.webhook_allow_private_urls = True  # the demo's receivers run on this machine
+    settings.risk_train_when_untrained = True
     db = Database(settings.database_url)
     seeded = seed_demo(db, settings.data_dir / "demo-keys.json")
     settings.platform_token = settings.platform_token or seeded["platform_token"]

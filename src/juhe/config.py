@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # Sanctions and watch lists screened against (OFAC sdn.csv with alt.csv beside it, UN/EU/UK CSV, own format).
     aml_watch_lists: list[Path] = []
     risk_engine: bool = True  # decide every payment with the risk engine (juhe.risk); off: allow all
+    risk_train_when_untrained: bool = False  # the demo: train a small model in the background, then swap it in
     platform_token: str = ""  # operators create merchants with it; empty disables that endpoint
 
 

@@ -162,7 +162,10 @@ class DemoDay:
         while time.monotonic() < deadline:
             payment = self.api.get(f"/v1/payments/{payment_id}", headers=self.key("business")).json()
             if payment["status"] in ("succeeded", "failed", "canceled"):
-                return f"{payment['status']} via {payment['channel']}, {Money(payment['amount']['amount_minor'], payment['amount']['currency'])}"
+                risk = payment.get("risk") or {}
+                return (f"{payment['status']} via {payment['channel']}, "
+                        f"{Money(payment['amount']['amount_minor'], payment['amount']['currency'])}; "
+                        f"risk {risk.get('action')} (score {risk.get('score', 0):.3f})")
             time.sleep(0.2)
         return "still processing"
 

@@ -61,6 +61,8 @@ class Runtime:
             from juhe.payments.risk_hook import EngineRisk
 
             self.payments.risk = EngineRisk.from_registry(settings.data_dir / "risk")
+            if settings.risk_train_when_untrained:
+                self.payments.risk.train_in_background(settings.data_dir / "risk")
 
     def _sandbox_adapter(self, code: str, host: bool):
         key_dir = self.settings.data_dir / "sandbox"

@@ -4,6 +4,7 @@ a webhook receiver, and the demo merchants."""
 from __future__ import annotations
 
 import html
+import uuid
 import re
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from juhe.channels.simkit import ServerThread, free_port
 from juhe.config import Settings
 from juhe.db.engine import Database
 from juhe.demo import seed_demo
+from juhe.ledger import ensure_account, payable_code, post, transfer
 from juhe.runtime import Runtime
 
 
@@ -106,3 +108,19 @@ def stack(tmp_path, data_dir, request):
     for running in runtime.sandboxes.values():
         running.stop()
     db.dispose()
+
+
+@pytest.fixture
+def fund(stack):
+    """fund(amount_minor): money on the merchant's balance, as if it had collected it, moved in
+    from the bank reserve."""
+    return lambda amount_minor, merchant=0: _deposit(stack, amount_minor, merchant)
+
+
+def _deposit(stack, amount_minor: int, merchant: int) -> None:
+    merchant_id = uuid.UUID(stack.merchants[merchant]["id"])
+    with stack.db.session() as session, session.begin():
+        conn = session.connection()
+        payable = ensure_account(conn, payable_code(merchant_id), "CNY", merchant_id=merchant_id, no_overdraft=True)
+        reserve = ensure_account(conn, "reserve:bank", "CNY", owner_type="platform")
+        post(conn, transfer(f"deposit:{uuid.uuid4()}", reserve, payable, amount_minor, merchant_id=merchant_id))

@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from juhe.ledger import ensure_account, payable_code, post, transfer, verify_ledger
+from juhe.ledger import verify_ledger
 from juhe.db.models import Account
 from juhe.payments.models import Payment
 
@@ -16,15 +16,6 @@ SUPPLIER = {"creditor_name": "Shanghai Steel Co", "creditor_account": "622202020
 CLOSED_ACCOUNT = SUPPLIER | {"creditor_account": "6222000000000000404"}  # the bank sandbox answers AC04
 US_SUPPLIER = {"rail": "swift", "creditor_bic": "CHASUS33", "creditor_account": "987654321", "creditor_name": "Acme Corp",
                "debtor_name": "Lotus Mart", "charge_bearer": "SHA"}
-
-
-def fund(stack, amount_minor: int) -> None:
-    merchant_id = uuid.UUID(stack.merchants[0]["id"])
-    with stack.db.session() as session, session.begin():
-        conn = session.connection()
-        payable = ensure_account(conn, payable_code(merchant_id), "CNY", merchant_id=merchant_id, no_overdraft=True)
-        reserve = ensure_account(conn, "reserve:bank", "CNY", owner_type="platform")
-        post(conn, transfer(f"deposit:{uuid.uuid4()}", reserve, payable, amount_minor, merchant_id=merchant_id))
 
 
 def pay_out(stack, key: str, amount_minor: int, scenario: str, payer: dict, currency: str = "CNY"):
@@ -55,8 +46,8 @@ def ledger_ok(stack) -> bool:
         return verify_ledger(conn).ok
 
 
-def test_b2b_payment_holds_the_funds_then_the_bank_pays_it(stack):
-    fund(stack, 1_000_000)
+def test_b2b_payment_holds_the_funds_then_the_bank_pays_it(stack, fund):
+    fund(1_000_000)
     created = pay_out(stack, "b2b-1", 300_000, "b2b", SUPPLIER)
     assert created.status_code == 201, created.text
     payment = created.json()
@@ -68,8 +59,8 @@ def test_b2b_payment_holds_the_funds_then_the_bank_pays_it(stack):
     assert ledger_ok(stack)
 
 
-def test_a_b2b_payment_the_bank_rejects_gives_the_funds_back(stack):
-    fund(stack, 500_000)
+def test_a_b2b_payment_the_bank_rejects_gives_the_funds_back(stack, fund):
+    fund(500_000)
     payment = pay_out(stack, "b2b-2", 200_000, "b2b", CLOSED_ACCOUNT).json()
     failed = stack.wait_for(payment["id"], {"succeeded", "failed"})
     assert failed["status"] == "failed" and failed["failure_code"] == "AC04"
@@ -78,15 +69,15 @@ def test_a_b2b_payment_the_bank_rejects_gives_the_funds_back(stack):
     assert ledger_ok(stack)
 
 
-def test_paying_out_more_than_the_balance_is_refused_and_creates_nothing(stack):
-    fund(stack, 10_000)
+def test_paying_out_more_than_the_balance_is_refused_and_creates_nothing(stack, fund):
+    fund(10_000)
     refused = pay_out(stack, "b2b-3", 200_000, "b2b", SUPPLIER)
     assert refused.status_code == 422 and refused.json()["code"] == "insufficient_funds"
     assert payments(stack) == 0
 
 
-def test_cross_border_payment_converts_at_its_quote_through_fx_accounts(stack):
-    fund(stack, 2_000_000)
+def test_cross_border_payment_converts_at_its_quote_through_fx_accounts(stack, fund):
+    fund(2_000_000)
     ask = {"sell_currency": "CNY", "buy_currency": "USD", "amount_minor": 100_000, "currency": "USD"}
     quote = stack.api.post("/v1/fx/quotes", json=ask, headers=stack.key("business")).json()
     created = pay_out(stack, "xb-1", 100_000, "crossborder", US_SUPPLIER | {"quote_id": quote["id"], "sell_currency": "CNY"}, "USD")
@@ -105,8 +96,8 @@ def test_cross_border_payment_converts_at_its_quote_through_fx_accounts(stack):
     assert ledger_ok(stack)
 
 
-def test_cross_border_in_another_currency_needs_a_live_quote_and_changes_nothing_without(stack):
-    fund(stack, 2_000_000)
+def test_cross_border_in_another_currency_needs_a_live_quote_and_changes_nothing_without(stack, fund):
+    fund(2_000_000)
     bare = pay_out(stack, "xb-2", 100_000, "crossborder", US_SUPPLIER | {"sell_currency": "CNY"}, "USD")
     assert bare.status_code == 422 and bare.json()["code"] == "fx_quote_required"
     wrong = pay_out(stack, "xb-3", 100_000, "crossborder", US_SUPPLIER | {"quote_id": "nope", "sell_currency": "CNY"}, "USD")
@@ -114,8 +105,8 @@ def test_cross_border_in_another_currency_needs_a_live_quote_and_changes_nothing
     assert payments(stack) == 0
 
 
-def test_ecny_payout_is_final_at_once(stack):
-    fund(stack, 100_000)
+def test_ecny_payout_is_final_at_once(stack, fund):
+    fund(100_000)
     created = pay_out(stack, "ecny-1", 8_800, "crossborder",
                       {"rail": "ecny", "payee_wallet_id": "0031000000000042", "payee_name": "李四"})
     assert created.status_code == 201, created.text
@@ -128,8 +119,8 @@ WATCH_LIST = "name,aliases,type,country,dob,list\nGolden Sea Trading Limited,Jin
 LISTED = SUPPLIER | {"creditor_name": "GOLDEN SEA TRADING LTD"}
 
 
-def test_a_payment_to_a_listed_creditor_waits_for_review_then_goes_or_fails(stack):
-    fund(stack, 1_000_000)
+def test_a_payment_to_a_listed_creditor_waits_for_review_then_goes_or_fails(stack, fund):
+    fund(1_000_000)
     uploaded = stack.api.post("/v1/aml/lists?name=internal", content=WATCH_LIST.encode(),
                               headers=stack.key("risk") | {"Content-Type": "text/csv"})
     assert uploaded.status_code == 201, uploaded.text

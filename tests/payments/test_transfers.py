@@ -4,12 +4,11 @@ item settled (hold captured) or rejected (hold voided) by the bank's pain.002.""
 from __future__ import annotations
 
 import time
-import uuid
 
 from lxml import etree
 from sqlalchemy import func, select
 
-from juhe.ledger import ensure_account, payable_code, post, transfer, verify_ledger
+from juhe.ledger import verify_ledger
 from juhe.transfers.models import TransferBatch
 
 HEADER = "end_to_end_id,amount,currency,creditor_name,creditor_account,creditor_bank,remittance_info\n"
@@ -18,15 +17,6 @@ GOOD = HEADER + (
     "PAY-002,800.50,CNY,李四,6222000000000000404,102290024433,November salary\n"  # closed: AC04
     "PAY-003,300.00,CNY,Shanghai Steel Co,6222020200998877665,102290024433,INV-7781\n"
 )
-
-
-def fund(stack, amount_minor: int) -> None:
-    merchant_id = uuid.UUID(stack.merchants[0]["id"])
-    with stack.db.session() as session, session.begin():
-        conn = session.connection()
-        payable = ensure_account(conn, payable_code(merchant_id), "CNY", merchant_id=merchant_id, no_overdraft=True)
-        reserve = ensure_account(conn, "reserve:bank", "CNY", owner_type="platform")
-        post(conn, transfer(f"fund:{amount_minor}", reserve, payable, amount_minor, merchant_id=merchant_id))
 
 
 def send(stack, body: str, key: str = "b1", role: str = "finance"):
@@ -44,8 +34,8 @@ def batches(stack) -> int:
         return session.scalar(select(func.count()).select_from(TransferBatch))
 
 
-def test_batch_holds_sends_and_settles_each_item_by_its_status(stack):
-    fund(stack, 500_000)
+def test_batch_holds_sends_and_settles_each_item_by_its_status(stack, fund):
+    fund(500_000)
     sent = send(stack, GOOD)
     assert sent.status_code == 201, sent.text
     batch = sent.json()
@@ -68,8 +58,8 @@ def test_batch_holds_sends_and_settles_each_item_by_its_status(stack):
         assert verify_ledger(conn).ok
 
 
-def test_bad_lines_reject_the_batch_with_line_numbers_and_change_nothing(stack):
-    fund(stack, 500_000)
+def test_bad_lines_reject_the_batch_with_line_numbers_and_change_nothing(stack, fund):
+    fund(500_000)
     bad = HEADER + "PAY-001,12.345,CNY,张三,6222020200112233445,102290024433,x\nPAY-001,5.00,XXX,,123,102290024433,y\n"
     answer = send(stack, bad)
     assert answer.status_code == 422 and answer.json()["code"] == "invalid_transfer_lines"
@@ -78,15 +68,15 @@ def test_bad_lines_reject_the_batch_with_line_numbers_and_change_nothing(stack):
     assert batches(stack) == 0 and available(stack) == 500_000
 
 
-def test_batch_beyond_the_balance_is_refused_and_nothing_is_sent(stack):
-    fund(stack, 100_000)
+def test_batch_beyond_the_balance_is_refused_and_nothing_is_sent(stack, fund):
+    fund(100_000)
     answer = send(stack, GOOD)
     assert answer.status_code == 422 and answer.json()["code"] == "insufficient_funds"
     assert batches(stack) == 0 and available(stack) == 100_000
 
 
-def test_same_key_replays_and_only_finance_may_send(stack):
-    fund(stack, 500_000)
+def test_same_key_replays_and_only_finance_may_send(stack, fund):
+    fund(500_000)
     first = send(stack, GOOD)
     again = send(stack, GOOD)
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]

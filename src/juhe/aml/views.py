@@ -7,7 +7,7 @@ from datetime import datetime
 
 from juhe.aml.models import AmlAlert, AmlCase, AmlCaseEvent, AmlScreening, AmlScreeningHit
 from juhe.aml.monitoring_runs import MonitoringSummary
-from juhe.aml.payment_screening import ScreeningReview, hit_view
+from juhe.aml.payment_screening import hit_view
 from juhe.aml.watch_lists import StoredList
 
 
@@ -25,12 +25,6 @@ def screening_view(row: AmlScreening, hits: list[AmlScreeningHit] | None = None)
         "created_at": _iso(row.created_at),
     }
     return body if hits is None else {**body, "hits": [hit_view(hit) for hit in hits]}
-
-
-def review_view(review: ScreeningReview) -> dict:
-    return {"screening_id": str(review.screening_id), "status": review.status,
-            "payment_id": str(review.payment_id) if review.payment_id else None,
-            "payment_action": review.payment_action, "failure_code": review.failure_code}
 
 
 def alert_view(row: AmlAlert, *, with_evidence: bool = False) -> dict:

@@ -252,7 +252,7 @@ def _insert_rows(conn: Connection, planned: Sequence[PlannedTransfer]) -> None:
 def _remove_baseline_rows(engine: Engine, backend: str) -> None:
     with engine.begin() as conn:
         if backend == "postgresql":
-            conn.exec_driver_sql(f"TRUNCATE {ENTRIES.name}, {TXNS.name}")
+            conn.exec_driver_sql(f"TRUNCATE {ENTRIES.name}, {TXNS.name} CASCADE")  # other domains reference transactions; empty here
         else:
             conn.execute(delete(ENTRIES))
             conn.execute(delete(TXNS))

@@ -14,8 +14,6 @@ and the first touch of fresh memory should not be charged to whichever side happ
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -28,6 +26,7 @@ from rich.table import Table
 
 from juhe.recon.generator import generate_day, score
 from juhe.recon.matching import match
+from juhe.bench.report import printed_json
 
 DEFAULT_LINES = 1_000_000
 DEFAULT_RATE = 0.005
@@ -86,9 +85,7 @@ class ReconBench:
                 f"aim < {AIM_TOTAL_S:g} s {whole}). Aim: ratio ≤ {AIM_RATIO:g}; fastest of {ROUNDS} rounds each."]
 
     def print(self, *, as_json: bool = False, console: Console | None = None) -> None:
-        if as_json:
-            sys.stdout.write(json.dumps(self.figures()) + "\n")
-            sys.stdout.flush()
+        if printed_json(self.figures(), as_json):
             return
         console = console or Console()
         console.print(self.table())

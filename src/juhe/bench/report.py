@@ -109,14 +109,20 @@ class Report:
         return f"Aims (✓ met, ✗ missed): {'; '.join(aims)}." if aims else ""
 
     def print(self, *, as_json: bool = False, console: Console | None = None) -> None:
-        if as_json:
-            sys.stdout.write(json.dumps(self.figures()) + "\n")
-            sys.stdout.flush()
+        if printed_json(self.figures(), as_json):
             return
         console = console or Console()
         console.print(self.table())
         for note in filter(None, [self.aims(), *self.notes]):
             console.print(f"[dim]{note}[/dim]")
+
+
+def printed_json(figures: dict, as_json: bool) -> bool:
+    """With --json: the figures as one JSON line on stdout, and True (the caller prints nothing else)."""
+    if as_json:
+        sys.stdout.write(json.dumps(figures) + "\n")
+        sys.stdout.flush()
+    return as_json
 
 
 @contextmanager

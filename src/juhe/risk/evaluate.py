@@ -17,8 +17,6 @@ Figures (fractions 0-1):
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -34,6 +32,7 @@ from juhe.risk.model import RiskModel
 from juhe.risk.replay import Advance, as_it_happened, events
 from juhe.risk.rules import RuleSet
 from juhe.risk.store import InMemoryFeatureStore
+from juhe.bench.report import printed_json
 
 AIM_INTERCEPTION = 0.98
 AIM_FALSE_POSITIVES = 0.01
@@ -65,9 +64,7 @@ class Evaluation:
         }
 
     def print(self, *, as_json: bool = False, console: Console | None = None) -> None:
-        if as_json:
-            sys.stdout.write(json.dumps(self.figures()) + "\n")
-            sys.stdout.flush()
+        if printed_json(self.figures(), as_json):
             return
         console = console or Console()
         figures = self.figures()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -407,6 +408,16 @@ def _iso_port(key_dir: Path) -> int:
     """The host's TCP port, chosen once and kept beside the keys, so that every process built
     from the same directory (API, worker, `juhe sandbox pos`) reaches the same host."""
     path = key_dir / "pos_iso_port.txt"
-    if not path.exists():
+    if not path.exists() or not _bindable(int(path.read_text())):  # taken since (another host, a leaked listener)
         path.write_text(str(free_port()))
     return int(path.read_text())
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's listener will
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
