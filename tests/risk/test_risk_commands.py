@@ -115,7 +115,7 @@ def test_bench_risk_prints_in_process_and_baseline(trained):
     app = typer.Typer()
     app.command("risk")(bench_risk)
     app.command("other")(lambda: None)  # two commands, so Typer keeps the "risk" name as in `juhe bench risk`
-    result = invoke("risk", "--decisions", "300", "--payers", "200", "--dir", folder, "--json", app=app)
+    result = invoke("risk", "--decisions", "300", "--payers", "200", "--dir", folder, "--no-http", "--json", app=app)
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     assert set(figures) == {"in_process", "baseline", "ratio"}

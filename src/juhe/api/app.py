@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from prometheus_client import Counter, Histogram
 
-from juhe.api import aml, errors, fx, health, ledger, merchants, monitor, payments, reconciliations, settlements, terminals, transfers, webhooks
+from juhe.api import aml, errors, risk, fx, health, ledger, merchants, monitor, payments, reconciliations, settlements, terminals, transfers, webhooks
 from juhe.config import get_settings
 from juhe.db.engine import Database
 from juhe.runtime import Runtime, run_worker
@@ -47,7 +47,7 @@ def create_app(database: Database | None = None, runtime: Runtime | None = None,
         description="One access point for every payment channel, and a double-entry ledger behind it.",
     )
     errors.install(app)
-    for module in (health, merchants, ledger, payments, terminals, transfers, fx, webhooks, monitor, reconciliations, settlements, aml):
+    for module in (health, merchants, ledger, payments, terminals, transfers, fx, webhooks, monitor, reconciliations, settlements, aml, risk):
         app.include_router(module.router)
 
     @app.middleware("http")

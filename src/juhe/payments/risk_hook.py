@@ -3,7 +3,8 @@
 The engine keeps its velocity and payer profiles in memory (juhe.risk.store), per process. The
 active model and rules are read from the risk registry at start; a process without a trained
 model decides by the rules and amount tiers alone, and can train a small model in the
-background (the demo does) and swap it in without stopping.
+background (the demo does) and swap it in without stopping. `activate_rules` and
+`activate_model` (the API's /v1/risk) change the registry and this process's engine together.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import structlog
 from juhe.payments.context import RiskDecision
 from juhe.risk.default_rules import default_rules
 from juhe.risk.engine import RiskEngine
-from juhe.risk.facts import PaymentFacts, RiskError
+from juhe.risk.facts import Decision, PaymentFacts, RiskError
+from juhe.risk.model import RiskModel
 from juhe.risk.registry import RiskRegistry
+from juhe.risk.rules import RuleSet
 
 log = structlog.get_logger()
 # What the engine's merchant categories are closest to, per merchant industry.
@@ -28,8 +31,12 @@ DEMO_TRAINING_PAYERS = 600
 
 
 class EngineRisk:
-    def __init__(self, engine: RiskEngine):
+    def __init__(self, engine: RiskEngine, registry: RiskRegistry | None = None):
         self.engine = engine
+        self.registry = registry  # where activations are kept; None: rules and model live in this process only
+        # Registry and engine change together: two activations must not leave the disk on one
+        # version and the engine on the other.
+        self._activation_lock = threading.Lock()
 
     @classmethod
     def from_registry(cls, folder: Path) -> EngineRisk:
@@ -39,16 +46,22 @@ class EngineRisk:
         except (OSError, ValueError) as e:  # a damaged registry must not stop payments: rules still decide
             log.error("risk.registry_unreadable", folder=str(folder), error=str(e))
             model, rules = None, None
-        return cls(RiskEngine(model=model, rules=rules or default_rules()))
+        return cls(RiskEngine(model=model, rules=rules or default_rules()), registry)
 
-    def assess(self, payment: dict) -> RiskDecision:
+    def decide(self, payment: dict) -> Decision:
+        """The engine's decision on a payment request (the attempt is recorded; an allowed payment
+        is confirmed at once). RiskError for facts no score can be made of."""
         facts = payment_facts(payment)
-        try:
-            decision = self.engine.decide(facts, facts.occurred_at)
-        except RiskError as e:  # facts no score can be made of: ask the payer to prove it is them
-            return RiskDecision("step_up", 1.0, (f"risk facts incomplete: {e}",), ("otp",))
+        decision = self.engine.decide(facts, facts.occurred_at)
         if decision.action == "allow":
             self.engine.confirm(facts, facts.occurred_at)
+        return decision
+
+    def assess(self, payment: dict) -> RiskDecision:
+        try:
+            decision = self.decide(payment)
+        except RiskError as e:  # facts no score can be made of: ask the payer to prove it is them
+            return RiskDecision("step_up", 1.0, (f"risk facts incomplete: {e}",), ("otp",))
         details = {"model_version": decision.model_version, "rules_version": decision.rules_version}
         return RiskDecision(decision.action, round(decision.score, 6), tuple(decision.reasons),
                             METHODS[decision.verification] or (("otp",) if decision.action == "step_up" else ()), details)
@@ -60,6 +73,27 @@ class EngineRisk:
             self.engine.confirm(facts, facts.occurred_at)
         except RiskError:
             pass
+
+    def activate_rules(self, rules: RuleSet) -> RuleSet:
+        """Save `rules` under its version and make it the active set, on disk and then in this
+        engine; returns the set it replaced."""
+        with self._activation_lock:
+            self._saved_in().activate_rules(rules)
+            return self.engine.swap_rules(rules)
+
+    def activate_model(self, version: str) -> RiskModel | None:
+        """Make a saved model the active one, on disk and then in this engine; decisions go on with
+        the previous model while the new one loads. Returns the model it replaced."""
+        with self._activation_lock:
+            registry = self._saved_in()
+            model = registry.load_model(version)
+            registry.activate_model(version)
+            return self.engine.swap_model(model)
+
+    def _saved_in(self) -> RiskRegistry:
+        if self.registry is None:
+            raise RiskError("no_registry", "this risk engine keeps no registry: nothing can be activated")
+        return self.registry
 
     def train_in_background(self, folder: Path, payers: int = DEMO_TRAINING_PAYERS) -> threading.Thread | None:
         """Without an active model: train a small one on generated history, then swap it in."""
@@ -79,8 +113,9 @@ class EngineRisk:
                                 source=f"generated, {payers} payers")
             registry = RiskRegistry(folder)
             registry.save_model(model)
-            registry.activate_model(model.version)
-            self.engine.swap_model(model)
+            with self._activation_lock:
+                registry.activate_model(model.version)
+                self.engine.swap_model(model)
             log.info("risk.model_trained_and_active", version=model.version)
         except Exception:  # the engine keeps deciding by its rules
             log.exception("risk.training_failed")
