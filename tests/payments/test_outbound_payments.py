@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from sqlalchemy import func, select
 
 from juhe.ledger import verify_ledger
@@ -76,6 +78,7 @@ def test_paying_out_more_than_the_balance_is_refused_and_creates_nothing(stack, 
     assert payments(stack) == 0
 
 
+@pytest.mark.parametrize("stack", ["sqlite_url", "pg_url"], indirect=True)
 def test_cross_border_payment_converts_at_its_quote_through_fx_accounts(stack, fund):
     fund(2_000_000)
     ask = {"sell_currency": "CNY", "buy_currency": "USD", "amount_minor": 100_000, "currency": "USD"}

@@ -54,6 +54,7 @@ def cases(stack) -> list[ReconCase]:
         return list(session.scalars(select(ReconCase)))
 
 
+@pytest.mark.parametrize("stack", ["sqlite_url", "pg_url"], indirect=True)
 def test_a_clean_day_matches_every_payment_and_refund_and_a_rerun_changes_nothing(stack, platform):
     paid = paid_qr(stack, 5, "clean")
     refund = stack.api.post(f"/v1/payments/{paid[0]['id']}/refunds", json={"amount_minor": 300},

@@ -8,6 +8,7 @@ import random
 
 import httpx
 import pyotp
+import pytest
 
 from juhe.channels.facepay import faces
 from juhe.channels.facepay.device import FaceDevice
@@ -61,6 +62,7 @@ def test_the_authenticator_app_code_verifies_without_sms(stack):
     assert locked_face.status_code == 422 and locked_face.json()["failed"] == ["face"]
 
 
+@pytest.mark.parametrize("stack", ["sqlite_url", "pg_url"], indirect=True)
 def test_three_failed_attempts_lock_the_payment_and_lower_the_password_free_limit(stack):
     payment = pay(stack, "locked", 2_200_000, phone=PHONE).json()
     for left in (2, 1):

@@ -29,7 +29,7 @@ class Payment(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    scenario: Mapped[str] = mapped_column(String(10))
+    scenario: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str] = mapped_column(String(256))
     customer_id: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(24))
