@@ -278,22 +278,30 @@ app.add_typer(chaos_app, name="chaos")
 
 @chaos_app.command("payments")
 def chaos_payments(
-    n: int = typer.Option(10_000, "--n", help="Payments to create (QR, spread over every channel)."),
+    n: int = typer.Option(10_000, "--n", help="Payments to create, their kinds mixed by the seed."),
     concurrency: int = typer.Option(32, "--concurrency", help="Payers at once."),
     seed: int = typer.Option(20_250_601, "--seed", help="Seeds the plan and every sandbox's faults."),
+    scenarios: str = typer.Option("qr,pos,face,b2b,crossborder", "--scenarios",
+                                  help="Kinds to mix, comma-separated: qr (over every QR channel), pos, face, b2b, "
+                                       "crossborder (= ecny and swift), ecny, swift."),
     database_url: str = typer.Option(None, "--database-url", help="Default: SQLite in a temp dir; "
                                      "'postgresql': a throwaway server."),
     pay_at_once: bool = typer.Option(False, "--pay-at-once", help="The payer pays each order as it is booked "
                                      "(paid-at-create channels), before Juhe has the channel's answer."),
     as_json: bool = typer.Option(False, "--json", help="Print {payments, success_rate, double_charges, stuck, ledger_ok}."),
 ) -> None:
-    """Payments under timeouts, 5xx, lost/duplicated/reordered notifications; exits 1 if an invariant broke."""
+    """Payments of every kind (QR, POS, face, B2B, cross-border) under timeouts, 5xx, lost/duplicated/reordered
+    notifications and bank rejections; exits 1 if an invariant broke."""
     from juhe.bench import chaos, report
 
+    try:
+        kinds = chaos.parse_kinds(scenarios)
+    except chaos.ChaosError as e:
+        fail(str(e))
     with report.progress_bars() as progress:
         try:
             result = chaos.run(n=n, concurrency=concurrency, seed=seed, database_url=database_url,
-                               pay_at_once=pay_at_once, progress=progress)
+                               pay_at_once=pay_at_once, kinds=kinds, progress=progress)
         except chaos.ChaosError as e:
             fail(str(e), 1)
     result.print(as_json=as_json, console=console)

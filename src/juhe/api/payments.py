@@ -7,7 +7,9 @@ import uuid
 from typing import Annotated
 
 import qrcode
+import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.requests import ClientDisconnect
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
@@ -28,6 +30,7 @@ from juhe.payments.views import payment_view, refund_view
 from juhe.verification.service import VerificationError
 from juhe.verification.service import enrol_authenticator as enrol_authenticator_secret
 
+log = structlog.get_logger()
 router = APIRouter(prefix="/v1", tags=["payments"])
 Seller = Annotated[Principal, Depends(require("business"))]
 Refunder = Annotated[Principal, Depends(require("business", "finance"))]
@@ -178,7 +181,12 @@ def get_refund(refund_id: uuid.UUID, principal: Reader, ctx: Ctx) -> dict:
 async def channel_notification(channel: str, request: Request, ctx: Ctx) -> Response:
     if channel not in ctx.channels:
         raise ApiError(404, "channel_not_configured", f"channel {channel} is not configured")
-    ack = handle_notification(ctx, channel, dict(request.headers), await request.body())
+    try:
+        body = await request.body()
+    except ClientDisconnect:  # the channel gave up before sending it all: it retries, and polling backs it up
+        log.info("notification.client_disconnected", channel=channel)
+        return Response(status_code=400)
+    ack = handle_notification(ctx, channel, dict(request.headers), body)
     return Response(ack.body, status_code=ack.status_code, media_type=ack.media_type)
 
 

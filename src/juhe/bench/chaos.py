@@ -66,6 +66,8 @@ TERMINAL = ("succeeded", "failed", "canceled")
 CREATE_RETRIES = 3  # a 5xx or a broken connection: the merchant asks again with the same key
 QUOTE_ATTEMPTS_MAX = 10  # the FX desk is faulted too: the treasurer asks again for a quote
 EXAMPLES_MAX = 5
+STORY_ERROR_MAX = 100  # characters of an attempt's error in a payment's story
+COVERAGE_MIN = 10  # a kind with this many payments and none payer-completed was not tested at all
 # An error line in the API's or worker's log: structlog's console and JSON renderers, uvicorn's own.
 ERROR_MARKS = ("[error", '"level": "error"', "ERROR:")
 
@@ -82,9 +84,11 @@ FUNDING_FACTOR = {"CNY": 2, "USD": 10}  # CNY that covers one minor unit paid ou
 FACES = 16  # enrolled payers taking turns at the face device
 FACE_DAILY_LIMIT_MINOR = 10**12  # password-free limit: never what stops a chaos payment
 FACE_CAPTURE_NOISE = 0.2  # a similarity of about 0.98: the enrolled face, captured again
-TILL_TERMINAL = "POS00001"
 SUPPLIER = {"creditor_name": "Shanghai Steel Co", "creditor_account": "6222020200998877665", "creditor_bank": "102290024433"}
-ECNY_PAYEE = {"rail": "ecny", "payee_wallet_id": "0031000000000042", "payee_name": "李四"}
+ECNY_PAYEES = (  # a wallet of the paying bank's own (final at once), one of another operator (confirmed later)
+    {"rail": "ecny", "payee_wallet_id": "0031000000000042", "payee_name": "李四"},
+    {"rail": "ecny", "payee_wallet_id": "0041000000000077", "payee_name": "王五"},
+)
 US_SUPPLIER = {"rail": "swift", "creditor_bic": "CHASUS33", "creditor_account": "987654321", "creditor_name": "Acme Corp",
                "debtor_name": "Lotus Mart", "charge_bearer": "SHA", "sell_currency": "CNY"}
 
@@ -99,8 +103,8 @@ def parse_kinds(text: str) -> tuple[str, ...]:
     asked = {part.strip().lower() for part in text.split(",") if part.strip()}
     unknown = sorted(asked - set(KINDS) - set(KIND_ALIASES))
     if unknown or not asked:
-        raise ChaosError(f"--scenarios: unknown {', '.join(unknown) or '(none given)'}; "
-                         f"name some of {', '.join(KINDS)} or {', '.join(KIND_ALIASES)}")
+        problem = f"unknown {', '.join(unknown)}" if unknown else "names no kind"
+        raise ChaosError(f"--scenarios: {problem}; name some of {', '.join(KINDS)} or {', '.join(KIND_ALIASES)}")
     wanted = set().union(*(KIND_ALIASES.get(kind, (kind,)) for kind in asked))
     return tuple(kind for kind in KINDS if kind in wanted)
 
@@ -149,6 +153,8 @@ class ChaosResult:
     worker_failures: int | None = None  # errors the API process logged (worker rounds …); None: not counted
     loose_attempts: int = 0  # orders still "creating" or "abandoned" at the end
     orphan_refunds: int = 0
+    holds_astray: int = 0  # payments out whose held funds were not captured (succeeded) or released (ended otherwise)
+    stopped_by_risk: int = 0  # blocked or stepped up by the risk engine: they never reached a channel's faults
     by_kind: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # kind → created, completed, succeeded of those
     statuses: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -159,9 +165,15 @@ class ChaosResult:
                 "double_charges": self.double_charges, "stuck": self.stuck, "ledger_ok": self.ledger_ok}
 
     @property
+    def untested_kinds(self) -> list[str]:
+        """Kinds whose payments all ended before any money moved: the run says nothing about them
+        (a channel unreachable from the API, a gate stopping them all)."""
+        return [kind for kind, (created, completed, _) in self.by_kind.items() if created >= COVERAGE_MIN and not completed]
+
+    @property
     def ok(self) -> bool:
         return (self.success_rate >= GOAL_SUCCESS_RATE and self.double_charges == 0 and self.stuck == 0
-                and self.ledger_ok and not self.worker_failures)
+                and self.ledger_ok and not self.worker_failures and self.holds_astray == 0 and not self.untested_kinds)
 
     def table(self) -> Table:
         table = Table(title=f"Chaos: {self.payments:,} payments through every channel under faults "
@@ -178,10 +190,12 @@ class ChaosResult:
             self.success_rate >= GOAL_SUCCESS_RATE)
         row("  payer-completed, of them succeeded", f"{self.payer_completed:,}, {self.completed_succeeded:,}")
         for kind, (created, completed, succeeded) in self.by_kind.items():
-            row(f"    {kind}: created, completed, succeeded", f"{created:,}, {completed:,}, {succeeded:,}")
+            row(f"    {kind}: created, completed, succeeded", f"{created:,}, {completed:,}, {succeeded:,}",
+                met=False if kind in self.untested_kinds else None)
         row("double charges", f"{self.double_charges:,}", "0", self.double_charges == 0)
         row("stuck past expiry + grace", f"{self.stuck:,}", "0", self.stuck == 0)
         row("ledger verifies", "yes" if self.ledger_ok else "no", "yes", self.ledger_ok)
+        row("payments out, funds not captured/released", f"{self.holds_astray:,}", "0", self.holds_astray == 0)
         row("paid, not succeeded, not refunded", f"{self.kept_without_success:,}", "0", self.kept_without_success == 0)
         row("succeeded, channel shows unpaid", f"{self.succeeded_unpaid:,}", "0", self.succeeded_unpaid == 0)
         row("API 5xx or broken requests", f"{self.api_errors:,}", "0", self.api_errors == 0)
@@ -189,6 +203,7 @@ class ChaosResult:
             row("errors logged by API + worker", f"{self.worker_failures:,}", "0", self.worker_failures == 0)
         row("orders left creating/abandoned", f"{self.loose_attempts:,}", "0", self.loose_attempts == 0)
         row("orphan refunds (second orders paid)", f"{self.orphan_refunds:,}")
+        row("stopped by risk before any channel", f"{self.stopped_by_risk:,}")
         return table
 
     def print(self, *, as_json: bool = False, console: Console | None = None) -> None:
@@ -247,15 +262,22 @@ def run(
     finally:
         stack.stop()
     result.duration_s = time.monotonic() - started
-    mix = ", ".join(f"{kind} {count:,}" for kind, count in Counter(p.kind for p in plan).items())
-    result.notes.insert(0, f"Payments by kind: {mix}{f' (QR over {chr(44).join(qr_channels)})' if qr_channels else ''}. "
-                           f"Faults in every sandbox: {', '.join(f'{k} {v:g}' for k, v in rates.items())}"
-                           f"{f'; the bank rejects {BANK_REJECT_RATE:g} of transfers' if 'bank' in served else ''}; "
-                           f"payment TTL {payment_ttl_s} s, first poll after {poll_initial_s:g} s, grace {grace_s:g} s; "
-                           f"seed {seed}; {concurrency} at once; {database}"
-                           + ("; the QR payer pays every order the moment it is booked (auto_pay_after_ms=0), "
-                              "as at a paid-at-create channel (barcode, POS)." if pay_at_once else "."))
+    result.notes.insert(0, _setup_note(plan, qr_channels, served, rates, payment_ttl_s, poll_initial_s, grace_s, seed,
+                                       concurrency, database, pay_at_once))
     return result
+
+
+def _setup_note(plan: list[Planned], qr_channels: tuple[str, ...], served: tuple[str, ...], rates: dict[str, float],
+                payment_ttl_s: int, poll_initial_s: float, grace_s: float, seed: int, concurrency: int, database: str,
+                pay_at_once: bool) -> str:
+    mix = ", ".join(f"{kind} {count:,}" for kind, count in sorted(Counter(p.kind for p in plan).items()))
+    over = f" (QR over {', '.join(qr_channels)})" if qr_channels else ""
+    rejects = f"; the bank rejects {rates.get('decline_rate', BANK_REJECT_RATE):g} of transfers" if "bank" in served else ""
+    at_once = ("; the QR payer pays every order the moment it is booked (auto_pay_after_ms=0), as at a paid-at-create "
+               "channel (barcode, POS)") if pay_at_once else ""
+    return (f"Payments by kind: {mix}{over}. Faults in every sandbox: {', '.join(f'{k} {v:g}' for k, v in rates.items())}"
+            f"{rejects}; payment TTL {payment_ttl_s} s, first poll after {poll_initial_s:g} s, grace {grace_s:g} s; "
+            f"seed {seed}; {concurrency} at once; {database}{at_once}.")
 
 
 def _plan(kinds: tuple[str, ...], qr_channels: tuple[str, ...], n: int, seed: int) -> list[Planned]:
@@ -307,6 +329,8 @@ async def _load(stack: Stack, plan: list[Planned], payers: Payers, concurrency: 
 
         async def create(i: int, result: Created) -> dict | None:
             body = await _payment_body(client, stack, payers, plan[i], i, seed, result)
+            if body is None:
+                return None
             for _ in range(CREATE_RETRIES):
                 try:
                     answer = await client.post("/v1/payments", json=body,
@@ -339,52 +363,65 @@ async def _load(stack: Stack, plan: list[Planned], payers: Payers, concurrency: 
 
 
 async def _payment_body(client: httpx.AsyncClient, stack: Stack, payers: Payers, planned: Planned, i: int, seed: int,
-                        result: Created) -> dict:
+                        result: Created) -> dict | None:
     """POST /v1/payments as the merchant's system sends it for this kind, after what comes first:
-    the payer's face captured at the device, the FX quote taken for a SWIFT payment."""
+    the payer's face captured at the device, the FX quote taken for a SWIFT payment (None: that
+    first step failed every time, and the payment is never asked for)."""
     body = {"amount_minor": planned.amount_minor, "currency": planned.currency, "scenario": KIND_SCENARIO[planned.kind],
             "subject": f"Chaos order {i}"}
     if planned.kind == "qr":
         return body | {"preferred_channel": planned.channel}
     if planned.kind == "pos":
-        from juhe.channels.pos.sandbox import TEST_CARDS
+        from juhe.channels.pos.sandbox import STORE_TERMINALS, TEST_CARDS
         from juhe.channels.pos.signing import seal_card
 
-        card_block = seal_card(payers.card_key, TEST_CARDS["approve"].track2, TILL_TERMINAL)
-        return body | {"payer": {"terminal_id": TILL_TERMINAL, "card_block": card_block}}
+        till = STORE_TERMINALS[i % len(STORE_TERMINALS)]  # the card is sealed for this till only
+        return body | {"payer": {"terminal_id": till, "card_block": seal_card(payers.card_key, TEST_CARDS["approve"].track2, till)}}
     if planned.kind == "face":
-        return body | {"payer": await _face_at_device(client, stack, payers, i, seed)}
+        face = await _face_at_device(client, stack, payers, i, seed)
+        return body | {"payer": face} if face else None
     if planned.kind == "b2b":
         return body | {"payer": SUPPLIER}
     if planned.kind == "ecny":
-        return body | {"payer": ECNY_PAYEE}
+        return body | {"payer": ECNY_PAYEES[i % len(ECNY_PAYEES)]}
     quote_id = await _fx_quote(client, stack, planned, result)
-    return body | {"payer": US_SUPPLIER | {"quote_id": quote_id}}
+    return body | {"payer": US_SUPPLIER | {"quote_id": quote_id}} if quote_id else None
 
 
-async def _face_at_device(client: httpx.AsyncClient, stack: Stack, payers: Payers, i: int, seed: int) -> dict:
+async def _face_at_device(client: httpx.AsyncClient, stack: Stack, payers: Payers, i: int, seed: int) -> dict | None:
     """The store device captures an enrolled payer's face; the face service hands it a single-use token."""
     from juhe.channels.facepay import faces
     from juhe.channels.facepay.sandbox import DEVICE_ID
 
     probe = faces.noisy_capture(payers.faces[i % len(payers.faces)], FACE_CAPTURE_NOISE, random.Random(seed + i))
-    answer = await client.post(f"{stack.sandbox_urls['facepay']}/sandbox/face/tokens",
-                               json={"device_id": DEVICE_ID, "probe": list(probe), "liveness": 0.98})
-    return {"device_id": DEVICE_ID, "face_token": answer.raise_for_status().json()["face_token"]}
+    for _ in range(CREATE_RETRIES):
+        try:
+            answer = await client.post(f"{stack.sandbox_urls['facepay']}/sandbox/face/tokens",
+                                       json={"device_id": DEVICE_ID, "probe": list(probe), "liveness": 0.98})
+        except httpx.HTTPError:
+            continue
+        if answer.status_code == 200:
+            return {"device_id": DEVICE_ID, "face_token": answer.json()["face_token"]}
+    return None
 
 
-async def _fx_quote(client: httpx.AsyncClient, stack: Stack, planned: Planned, result: Created) -> str:
+async def _fx_quote(client: httpx.AsyncClient, stack: Stack, planned: Planned, result: Created) -> str | None:
     """A quote for buying the amount with CNY; the desk fails like any channel, so ask again."""
     ask = {"sell_currency": "CNY", "buy_currency": planned.currency, "amount_minor": planned.amount_minor,
            "currency": planned.currency}
     for _ in range(QUOTE_ATTEMPTS_MAX):
-        answer = await client.post("/v1/fx/quotes", json=ask, headers=stack.key("business"))
+        try:
+            answer = await client.post("/v1/fx/quotes", json=ask, headers=stack.key("business"))
+        except httpx.HTTPError:
+            result.api_errors += 1
+            continue
         if answer.status_code == 201:
             return answer.json()["id"]
         result.quote_retries += 1
-        if answer.status_code != 503:
-            break
-    raise ChaosError(f"no FX quote after {result.quote_retries} tries: {answer.status_code} {answer.text[:200]}")
+        if answer.status_code != 503:  # 503: the desk did not answer; anything else will not change
+            result.api_errors += answer.status_code >= 500
+            return None
+    return None
 
 
 def _wait_until_settled(stack: Stack, grace_s: float, progress: Progress | None) -> None:
@@ -413,6 +450,7 @@ def _wait_until_settled(stack: Stack, grace_s: float, progress: Progress | None)
 
 
 async def _judge(stack: Stack, created: list[Created], grace_s: float, pay_at_once: bool) -> ChaosResult:
+    from juhe.db.models import LedgerTransaction
     from juhe.ledger import verify_ledger
     from juhe.payments.models import ChannelNotification, Payment, PaymentAttempt, Refund
 
@@ -421,13 +459,63 @@ async def _judge(stack: Stack, created: list[Created], grace_s: float, pay_at_on
         payments = {str(p.id): p for p in session.scalars(select(Payment))}
         attempts = list(session.scalars(select(PaymentAttempt)))
         orphan_refunds = session.scalar(select(func.count()).select_from(Refund).where(Refund.idempotency_key.like("orphan:%")))
+        holds = dict(session.execute(select(LedgerTransaction.id, LedgerTransaction.status)
+                                     .where(LedgerTransaction.kind == "hold")).all())
         notifications = Counter(dict(session.execute(
             select(ChannelNotification.outcome, func.count()).group_by(ChannelNotification.outcome)).all()))
     with stack.db.engine.connect().execution_options(sqlite_read_only=True) as conn, conn.begin():
         ledger = verify_ledger(conn)
 
-    # What the channels say: every order we ever sent, asked at its sandbox.
-    paid_orders: Counter[str] = Counter()  # paid and not refunded in full
+    paid_orders, paid_ever = await _ask_channels(stack, attempts)
+    statuses = Counter(p.status for p in payments.values())
+    for c in created:
+        if pay_at_once or c.kind != "qr":  # nobody acts after the create: completed is what a channel took
+            c.payer_completed = c.payment_id in paid_ever
+    completed = [c for c in created if c.payer_completed]
+    completed_ok = [c for c in completed if payments[c.payment_id].status == "succeeded"]
+    stuck = [p for p in payments.values()
+             if p.status not in TERMINAL and p.expires_at + timedelta(seconds=grace_s) < now]
+    double = [pid for pid, count in paid_orders.items() if count > 1]
+    kept = [pid for pid, count in paid_orders.items() if count >= 1 and payments[pid].status != "succeeded"]
+    unpaid = [pid for pid, p in payments.items() if p.status == "succeeded" and paid_orders[pid] == 0]
+    astray = _holds_astray(payments, holds)
+    result = ChaosResult(
+        payments=len(payments), success_rate=len(completed_ok) / len(completed) if completed else 0.0,
+        double_charges=len(double), stuck=len(stuck), ledger_ok=ledger.ok, payer_completed=len(completed),
+        completed_succeeded=len(completed_ok), kept_without_success=len(kept), succeeded_unpaid=len(unpaid),
+        api_errors=sum(c.api_errors for c in created), statuses=dict(statuses), orphan_refunds=orphan_refunds,
+        loose_attempts=sum(a.status in ("creating", "abandoned") for a in attempts), by_kind=_by_kind(created, payments),
+        holds_astray=len(astray),
+        stopped_by_risk=sum((p.risk or {}).get("action", "allow") != "allow" for p in payments.values()),
+    )
+    result.notes.append(f"Channel notifications by outcome: {', '.join(f'{k} {v:,}' for k, v in sorted(notifications.items()))}.")
+    if result.stopped_by_risk:
+        result.notes.append(f"{result.stopped_by_risk:,} payments were blocked or stepped up by the risk engine: "
+                            "they never reached a channel, so the success rate leaves them out.")
+    never_asked = sum(c.payment_id is None for c in created)
+    if never_asked:
+        result.notes.append(f"Payments never created (no face token or FX quote, or the API refused them): {never_asked:,}.")
+    quote_retries = sum(c.quote_retries for c in created)
+    if quote_retries:
+        result.notes.append(f"FX quotes asked again after the desk failed: {quote_retries:,}.")
+    if not ledger.ok:
+        result.notes.append("Ledger problems: " + "; ".join(ledger.problems[:EXAMPLES_MAX]))
+    failed_completed = [c.payment_id for c in completed if payments[c.payment_id].status != "succeeded"]
+    for label, ids in (("payer-completed, not succeeded", failed_completed), ("double charge", double),
+                       ("money kept without success", kept), ("succeeded, channel shows no money", unpaid),
+                       ("stuck", [str(p.id) for p in stuck]), ("funds of a payment out astray", astray)):
+        if ids:
+            result.notes.append(f"{label}: {len(ids)}, e.g. " + "; ".join(_story(stack, pid) for pid in ids[:EXAMPLES_MAX]))
+    for kind in result.untested_kinds:
+        ids = [c.payment_id for c in created if c.kind == kind and c.payment_id][:2]
+        result.notes.append(f"{kind}: no payment moved money, e.g. " + "; ".join(_story(stack, pid) for pid in ids))
+    return result
+
+
+async def _ask_channels(stack: Stack, attempts: list) -> tuple[Counter[str], set[str]]:
+    """What the channels say, every order we ever sent asked at its sandbox: per payment, how
+    many of its orders are paid and not refunded in full; and which payments had one paid at all."""
+    paid_orders: Counter[str] = Counter()
     paid_ever: set[str] = set()
     gate = asyncio.Semaphore(32)
     async with httpx.AsyncClient(timeout=30) as client:
@@ -446,44 +534,23 @@ async def _judge(stack: Stack, created: list[Created], grace_s: float, pay_at_on
                     paid_orders[str(attempt.payment_id)] += 1
 
         await asyncio.gather(*(ask(a) for a in attempts))
-
-    statuses = Counter(p.status for p in payments.values())
-    for c in created:
-        if pay_at_once or c.kind != "qr":  # nobody acts after the create: completed is what a channel took
-            c.payer_completed = c.payment_id in paid_ever
-    completed = [c for c in created if c.payer_completed]
-    completed_ok = [c for c in completed if payments[c.payment_id].status == "succeeded"]
-    stuck = [p for p in payments.values()
-             if p.status not in TERMINAL and p.expires_at + timedelta(seconds=grace_s) < now]
-    double = [pid for pid, count in paid_orders.items() if count > 1]
-    kept = [pid for pid, count in paid_orders.items() if count >= 1 and payments[pid].status != "succeeded"]
-    unpaid = [pid for pid, p in payments.items() if p.status == "succeeded" and paid_orders[pid] == 0]
-    result = ChaosResult(
-        payments=len(payments), success_rate=len(completed_ok) / len(completed) if completed else 0.0,
-        double_charges=len(double), stuck=len(stuck), ledger_ok=ledger.ok, payer_completed=len(completed),
-        completed_succeeded=len(completed_ok), kept_without_success=len(kept), succeeded_unpaid=len(unpaid),
-        api_errors=sum(c.api_errors for c in created), statuses=dict(statuses), orphan_refunds=orphan_refunds,
-        loose_attempts=sum(a.status in ("creating", "abandoned") for a in attempts), by_kind=_by_kind(created, payments),
-    )
-    result.notes.append(f"Channel notifications by outcome: {', '.join(f'{k} {v:,}' for k, v in sorted(notifications.items()))}.")
-    quote_retries = sum(c.quote_retries for c in created)
-    if quote_retries:
-        result.notes.append(f"FX quotes asked again after the desk failed: {quote_retries:,}.")
-    if not ledger.ok:
-        result.notes.append("Ledger problems: " + "; ".join(ledger.problems[:EXAMPLES_MAX]))
-    failed_completed = [c.payment_id for c in completed if payments[c.payment_id].status != "succeeded"]
-    for label, ids in (("payer-completed, not succeeded", failed_completed), ("double charge", double),
-                       ("money kept without success", kept), ("succeeded, channel shows no money", unpaid),
-                       ("stuck", [str(p.id) for p in stuck])):
-        if ids:
-            result.notes.append(f"{label}: {len(ids)}, e.g. " + "; ".join(_story(stack, pid) for pid in ids[:EXAMPLES_MAX]))
-    return result
+    return paid_orders, paid_ever
 
 
 def _sandbox_order_no(channel: str, order_no: str) -> str:
     """The sandbox's key of our order: the bank books a transfer as MsgId:EndToEndId, and a
     single B2B payment is a file whose MsgId and EndToEndId are both our order number."""
     return f"{order_no}:{order_no}" if channel == "bank" else order_no
+
+
+def _holds_astray(payments: dict, holds: dict) -> list[str]:
+    """Payments out whose hold does not match how they ended: captured on success, voided
+    (released to the merchant) on failure or cancel, pending only while still open."""
+    from juhe.payments.outbound import OUTBOUND
+
+    expected = {"succeeded": "captured", "failed": "voided", "canceled": "voided"}
+    return [pid for pid, p in payments.items()
+            if p.scenario in OUTBOUND and holds.get(p.ledger_txn_id) != expected.get(p.status, "pending")]
 
 
 def _by_kind(created: list[Created], payments: dict) -> dict[str, tuple[int, int, int]]:
@@ -510,5 +577,6 @@ def _story(stack: Stack, payment_id: str) -> str:
         attempts = session.scalars(select(PaymentAttempt).where(PaymentAttempt.payment_id == pid)
                                    .order_by(PaymentAttempt.created_at))
         timeline = " → ".join(f"{e.to_status} ({e.cause})" for e in events)
-        tried = ", ".join(f"{a.channel} {a.order_no[-6:]} {a.status}" for a in attempts)
+        tried = ", ".join(f"{a.channel} {a.order_no[-6:]} {a.status}" + (f" ({a.error[:STORY_ERROR_MAX]})" if a.error else "")
+                          for a in attempts)
         return f"{payment_id} [{payment.status}: {timeline}; attempts: {tried}]"

@@ -26,6 +26,7 @@ from juhe.risk.rules import RuleSet
 log = structlog.get_logger()
 # What the engine's merchant categories are closest to, per merchant industry.
 CATEGORY_OF_INDUSTRY = {"retail": "grocery", "ecommerce": "clothing", "manufacturing": "wholesale", "services": "utilities"}
+STORE_DEVICE_SCENARIOS = ("face", "pos")
 METHODS = {"none": (), "otp": ("otp",), "otp_face": ("otp", "face")}
 DEMO_TRAINING_PAYERS = 600
 
@@ -127,7 +128,9 @@ def payment_facts(payment: dict) -> PaymentFacts:
     # An identifier the request does not give is this payment's alone: strangers' payments must not
     # add up to one payer's (or one device's) velocity.
     unknown = f"unknown:{payment['id']}"
-    payer_id = payment.get("customer_id") or payer.get("device_id") or unknown
+    # A face-pay device or card terminal is the store's, shared by every customer: not the payer's device.
+    device_id = None if payment.get("scenario") in STORE_DEVICE_SCENARIOS else payer.get("device_id")
+    payer_id = payment.get("customer_id") or device_id or unknown
     location = (payer.get("latitude"), payer.get("longitude"))
     return PaymentFacts(
         payment_id=payment["id"], payer_id=payer_id, merchant_id=payment["merchant_id"],
@@ -135,7 +138,7 @@ def payment_facts(payment: dict) -> PaymentFacts:
         amount_minor=payment["amount_minor"], currency=payment["currency"],
         occurred_at=payment.get("at") or datetime.now(timezone.utc),
         card_id=payer.get("card_token") or payer.get("card_id") or f"account:{payer_id}",
-        device_id=payer.get("device_id") or unknown, ip=payer.get("client_ip") or unknown,
+        device_id=device_id or unknown, ip=payer.get("client_ip") or unknown,
         latitude=_float(location[0]), longitude=_float(location[1]),
     )  # fmt: skip
 

@@ -76,7 +76,7 @@ class PosSandbox(Simulator):
         key_dir.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url.rstrip("/")
         self.host = urlparse(self.base_url).hostname or "127.0.0.1"
-        self.iso_port = _iso_port(key_dir)
+        self.key_dir, self.iso_port = key_dir, _iso_port(key_dir)
         self.merchant_id = MERCHANT_ID
         self.terminals = frozenset({LINK_TERMINAL, *STORE_TERMINALS})
         self.mac_key_file = signing.write_key(key_dir / "pos_mac_key.hex", signing.MAC_KEY_BYTES)
@@ -115,6 +115,7 @@ class PosSandbox(Simulator):
     def _build_app(self) -> FastAPI:
         @asynccontextmanager
         async def lifespan(_: FastAPI):
+            self.iso_port = _serving_port(self.key_dir, self.iso_port)
             server = await asyncio.start_server(self._connection, self.host, self.iso_port)
             try:
                 yield
@@ -408,9 +409,19 @@ def _iso_port(key_dir: Path) -> int:
     """The host's TCP port, chosen once and kept beside the keys, so that every process built
     from the same directory (API, worker, `juhe sandbox pos`) reaches the same host."""
     path = key_dir / "pos_iso_port.txt"
-    if not path.exists() or not _bindable(int(path.read_text())):  # taken since (another host, a leaked listener)
+    if not path.exists():
         path.write_text(str(free_port()))
     return int(path.read_text())
+
+
+def _serving_port(key_dir: Path, port: int) -> int:
+    """The host's port when it starts serving: the kept one, or a new one (kept for the others)
+    when something else holds it (a host that did not shut down cleanly)."""
+    if _bindable(port):
+        return port
+    fresh = free_port()
+    (key_dir / "pos_iso_port.txt").write_text(str(fresh))
+    return fresh
 
 
 def _bindable(port: int) -> bool:
