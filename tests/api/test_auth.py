@@ -262,3 +262,19 @@ def test_create_merchant_rejects_unknown_industry(api, platform_token):
                         json={"name": "X", "industry": "piracy"})
     api.problem(r, 422, "invalid_industry")
     assert api.snapshot() == before
+
+
+def test_a_new_merchant_is_screened_at_onboarding(api, platform_token):
+    from pathlib import Path
+
+    from juhe.aml.watch_lists import configure_watch_lists
+
+    configure_watch_lists([Path(__file__).parents[1] / "aml" / "data" / "internal_watchlist.csv"])
+    try:
+        headers = {"Authorization": f"Bearer {api.platform_token}"}
+        listed = api.client.post("/v1/merchants", headers=headers, json={"name": "Golden Sea Trading Ltd", "industry": "retail"})
+        clean = api.client.post("/v1/merchants", headers=headers, json={"name": "Plum Blossom Bakery", "industry": "retail"})
+        assert listed.status_code == clean.status_code == 201, listed.text
+        assert listed.json()["screening"]["held"] is True and clean.json()["screening"]["held"] is False
+    finally:
+        configure_watch_lists([])

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from juhe import merchants
 from juhe.api.deps import ReadSessionDep, SessionDep, get_principal, require
+from juhe.aml.payment_screening import screen_merchant
 from juhe.api.errors import ApiError
 from juhe.config import get_settings
 from juhe.db.models import ApiKey, BusinessLine, Merchant, Store
@@ -60,7 +61,9 @@ def create_merchant(body: MerchantIn, session: SessionDep, authorization: str = 
         raise ApiError(403, "forbidden", "creating merchants needs the platform operator token")
     merchant = merchants.create_merchant(session, body.name, body.industry)
     key, secret = merchants.issue_api_key(session, merchant.id, "first admin key", ["admin"])
-    return {**merchant_view(merchant), "admin_api_key": {**key_view(key), "secret": secret}}
+    screening = screen_merchant(session, merchant)  # onboarding: a hit is for compliance to review (/v1/aml/screenings)
+    return {**merchant_view(merchant), "admin_api_key": {**key_view(key), "secret": secret},
+            "screening": {"id": str(screening.screening_id), "held": screening.hold}}
 
 
 @router.get("/merchant")
