@@ -141,13 +141,9 @@ def aml_world_any(request, aml_lists):
 
 
 def aml_app(db: Database):
-    from juhe.api import aml as aml_router
     from juhe.api.app import create_app
 
     app = create_app(db)
-    # The lead wires the router into create_app; until then (and after) include it exactly once.
-    if not any(getattr(route, "path", "").startswith("/v1/aml") for route in app.routes):
-        app.include_router(aml_router.router)
     return app
 
 

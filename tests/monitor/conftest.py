@@ -21,7 +21,6 @@ import structlog.testing
 from fastapi.testclient import TestClient
 
 from juhe import merchants
-from juhe.api import monitor as monitor_api_module
 from juhe.api.app import create_app
 from juhe.config import get_settings
 from juhe.db.engine import Database
@@ -165,9 +164,6 @@ def world_pg(pg_url):
 
 def monitor_app(db: Database):
     app = create_app(db)
-    # The lead wires the router into create_app; until then (and after) include it exactly once.
-    if not any(getattr(route, "path", "").startswith("/v1/monitor") for route in app.routes):
-        app.include_router(monitor_api_module.router)
     return app
 
 

@@ -14,7 +14,6 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from juhe.api import settlements
 from juhe.api.app import create_app
 from juhe.config import get_settings
 from juhe.payments.context import PaymentsContext
@@ -35,8 +34,6 @@ def api(books, monkeypatch, tmp_path):
     monkeypatch.setenv("JUHE_PLATFORM_TOKEN", TOKEN)
     get_settings.cache_clear()
     app = create_app(books.db)
-    if not any(getattr(route, "path", "").startswith("/v1/settlements") for route in app.routes):
-        app.include_router(settlements.router)
     with TestClient(app) as client:
         yield client
     get_settings.cache_clear()
