@@ -144,3 +144,27 @@ def test_no_clear_card_number_is_stored_after_terminal_payments(stack):
     assert len(pos_payments(stack)) == 3
     dump = "\n".join(stack.db.engine.raw_connection().iterdump()) if stack.db.dialect == "sqlite" else ""
     assert dump and not any(pan in dump for pan in PANS)
+
+
+def test_a_refunded_card_payment_reconciles_with_the_acquirer_keeping_its_fee(stack, monkeypatch):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from juhe.config import get_settings
+
+    monkeypatch.setenv("JUHE_PLATFORM_TOKEN", "pos-recon-token")
+    get_settings.cache_clear()
+    assert asyncio.run(terminal(stack).purchase(200_00, APPROVE)).approved
+    [payment] = pos_payments(stack)
+    refund = stack.api.post(f"/v1/payments/{payment.id}/refunds", json={"amount_minor": 50_00},
+                            headers=stack.key("business") | {"Idempotency-Key": "pos-refund-recon"})
+    assert refund.json()["status"] == "succeeded", refund.text
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    run = stack.api.post("/v1/reconciliations", json={"channel": "pos", "date": today},
+                         headers={"Authorization": "Bearer pos-recon-token"})
+    get_settings.cache_clear()
+    assert run.status_code == 201, run.text
+    summary = run.json()["summary"]
+    assert set(summary["categories"]) == {"matched"} and summary["categories"]["matched"]["CNY"]["rows"] == 2
+    with stack.db.engine.connect() as conn:
+        assert verify_ledger(conn).ok

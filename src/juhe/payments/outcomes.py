@@ -19,7 +19,7 @@ from juhe.payments import outbound, states
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt, Refund
 from juhe.payments.numbers import channel_number
-from juhe.payments.postings import FeeSplit, collection_posting, fees_for, payment_accounts, refund_fees, refund_posting
+from juhe.payments.postings import CHANNEL_FEE_KEPT_ON_REFUND, FeeSplit, collection_posting, fees_for, payment_accounts, refund_fees, refund_posting
 from juhe.payments.views import payment_view, refund_view
 from juhe.settlement.schedules import merchant_fee_minor
 from juhe.webhooks.outbox import enqueue_event
@@ -166,4 +166,4 @@ def apply_refund_status(ctx: PaymentsContext, status: RefundStatus, source: str)
 
 def refund_fee_split(payment: Payment, refund_minor: int) -> FeeSplit:
     return refund_fees(payment.amount_minor, FeeSplit(payment.fee_minor, payment.channel_fee_minor),
-                       payment.refunded_minor, refund_minor)
+                       payment.refunded_minor, refund_minor, channel_fee_kept=payment.channel in CHANNEL_FEE_KEPT_ON_REFUND)

@@ -31,13 +31,19 @@ def fees_for(amount_minor: int, merchant_fee_bps: int, channel_fee_bps: int) -> 
     return FeeSplit(_share(amount_minor, Fraction(merchant_fee_bps, BPS)), _share(amount_minor, Fraction(channel_fee_bps, BPS)))
 
 
-def refund_fees(payment_amount_minor: int, fees: FeeSplit, refunded_before_minor: int, refund_minor: int) -> FeeSplit:
+# Card acquirers keep their merchant discount when a card payment is refunded; wallets give
+# their fee back in proportion (as their bills show).
+CHANNEL_FEE_KEPT_ON_REFUND = frozenset({"pos"})
+
+
+def refund_fees(payment_amount_minor: int, fees: FeeSplit, refunded_before_minor: int, refund_minor: int,
+                *, channel_fee_kept: bool = False) -> FeeSplit:
     def portion(fee: int) -> int:
         after = _share(fee, Fraction(refunded_before_minor + refund_minor, payment_amount_minor))
         before = _share(fee, Fraction(refunded_before_minor, payment_amount_minor))
         return after - before
 
-    return FeeSplit(portion(fees.merchant_fee_minor), portion(fees.channel_fee_minor))
+    return FeeSplit(portion(fees.merchant_fee_minor), 0 if channel_fee_kept else portion(fees.channel_fee_minor))
 
 
 def _share(amount_minor: int, rate: Fraction) -> int:

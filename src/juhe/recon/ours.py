@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt, Refund
 from juhe.payments.outbound import OUTBOUND
-from juhe.payments.postings import FeeSplit, fees_for, refund_fees
+from juhe.payments.postings import CHANNEL_FEE_KEPT_ON_REFUND, FeeSplit, fees_for, refund_fees
 from juhe.recon.frames import OURS, conform, empty
 
 PAYMENT_STATUS = {"succeeded": "succeeded", "pending": "pending", "creating": "pending", "failed": "failed",
@@ -67,7 +67,8 @@ def _refund_rows(session: Session, channel: str, start: datetime, end: datetime)
     rows = []
     for refund, attempt, payment in found:
         fees = FeeSplit(payment.fee_minor, payment.channel_fee_minor)
-        fee = refund_fees(payment.amount_minor, fees, before[refund.id], refund.amount_minor).channel_fee_minor
+        fee = refund_fees(payment.amount_minor, fees, before[refund.id], refund.amount_minor,
+                          channel_fee_kept=channel in CHANNEL_FEE_KEPT_ON_REFUND).channel_fee_minor
         rows.append(_row(channel, payment, "refund", attempt.order_no, refund.refund_no, refund.channel_refund_id,
                          refund.amount_minor, fee, REFUND_STATUS[refund.status], refund.updated_at, "debit"))
     return rows
