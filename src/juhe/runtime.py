@@ -15,6 +15,7 @@ from juhe.payments.context import PaymentsContext
 
 log = structlog.get_logger()
 HTTP_CONNECTIONS_MAX = 200
+AML_FIRST_RUN_DELAY_S = 300.0  # the worker's daily AML monitoring starts once the process has settled
 
 
 def sandbox_port(settings: Settings, code: str) -> int | None:
@@ -114,6 +115,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
 
     evaluator = Evaluator(runtime.db)
     aml_daily = DailyMonitoring(runtime.db)
+    loop = asyncio.get_running_loop()
+    aml_from = loop.time() + AML_FIRST_RUN_DELAY_S
     while not stop.is_set():
         try:
             await poll_due(runtime.payments)
@@ -123,7 +126,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
                 await runtime.payments.channels["pos"].flush()  # reversals still owed to the acquirer
             await deliver_due(runtime.db, runtime.http)
             evaluator.run_if_due()
-            await asyncio.to_thread(aml_daily.run_if_due)  # a day's monitoring can take a while
+            if loop.time() >= aml_from:  # a day's monitoring can take a while: not while the process starts up
+                await asyncio.to_thread(aml_daily.run_if_due)
             with runtime.db.session() as session, session.begin():
                 expire_holds(session.connection())
                 purge_expired(session)
