@@ -102,6 +102,14 @@ class Runtime:
             running.stop()
 
 
+def _housekeeping(db, expire_holds, purge_expired) -> None:
+    """Expired holds and idempotency keys. Run in a thread: a writer that waits for SQLite's lock on
+    the event loop would stop the very requests whose commits it waits for."""
+    with db.session() as session, session.begin():
+        expire_holds(session.connection())
+        purge_expired(session)
+
+
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     """Poll payments and refunds, deliver webhooks, expire holds, purge old idempotency keys."""
     from juhe.api.idempotency import purge_expired
@@ -125,12 +133,10 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             if "pos" in runtime.payments.channels:
                 await runtime.payments.channels["pos"].flush()  # reversals still owed to the acquirer
             await deliver_due(runtime.db, runtime.http)
-            evaluator.run_if_due()
+            await asyncio.to_thread(evaluator.run_if_due)  # writers off the loop: see _housekeeping
             if loop.time() >= aml_from:  # a day's monitoring can take a while: not while the process starts up
                 await asyncio.to_thread(aml_daily.run_if_due)
-            with runtime.db.session() as session, session.begin():
-                expire_holds(session.connection())
-                purge_expired(session)
+            await asyncio.to_thread(_housekeeping, runtime.db, expire_holds, purge_expired)
         except Exception:  # the loop must survive one bad round; the error is logged
             log.exception("worker round failed")
         try:

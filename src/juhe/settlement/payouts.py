@@ -11,6 +11,8 @@ released to settle again in a later run."""
 
 from __future__ import annotations
 
+import asyncio
+
 import uuid
 from collections import defaultdict
 
@@ -41,7 +43,9 @@ async def poll_payouts(ctx: PaymentsContext) -> int:
     The worker calls this; returns how many files it sent or polled."""
     if "bank" not in ctx.channels:
         return 0
-    sent = file_held_batches(ctx)
+    # Off the event loop: a writer waiting for SQLite's lock must not stop the loop that lets the
+    # lock's holder (an API request) commit.
+    sent = await asyncio.to_thread(file_held_batches, ctx)
     for file_id in sent:
         await send_file(ctx, file_id)
     with ctx.db.reader() as session:
