@@ -13,7 +13,8 @@ from rich.console import Console
 from juhe.aml.commands import aml_app
 from juhe.config import get_settings
 from juhe.recon.commands import recon_app, statement_app
-from juhe.risk.commands import bench_risk, risk_app
+from juhe.bench.risk_command import bench_risk
+from juhe.risk.commands import risk_app
 from juhe.settlement.commands import settle_app
 
 app = typer.Typer(help="Juhe (聚合): self-hosted payment and treasury platform.", no_args_is_help=True)

@@ -9,7 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from juhe.risk.commands import bench_risk, risk_app
+from juhe.bench.risk_command import bench_risk
+from juhe.risk.commands import risk_app
 from juhe.risk.registry import RiskRegistry
 
 SMALL = ["--payers", "400", "--days", "10", "--warmup-days", "4"]

@@ -9,22 +9,17 @@ baseline measured in the same run -- and calls `report.print(as_json=…)`:
 
 Rates are rounded to 0.1 and ratios (fractions, 1.0 = as fast as the baseline) are computed
 from the rounded rates, so that a dashboard can recompute them exactly.
-Progress bars go to stderr and vanish when done, so stdout stays the table or the JSON alone.
+Progress bars and the JSON line come from juhe.progress, shared with the domains' commands.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-Advance = Callable[[int], None]
+from juhe.progress import Advance, printed_json, progress_bars, track  # noqa: F401  (benchmarks import them from here)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,32 +110,3 @@ class Report:
         console.print(self.table())
         for note in filter(None, [self.aims(), *self.notes]):
             console.print(f"[dim]{note}[/dim]")
-
-
-def printed_json(figures: dict, as_json: bool) -> bool:
-    """With --json: the figures as one JSON line on stdout, and True (the caller prints nothing else)."""
-    if as_json:
-        sys.stdout.write(json.dumps(figures) + "\n")
-        sys.stdout.flush()
-    return as_json
-
-
-@contextmanager
-def progress_bars(enabled: bool = True) -> Iterator[Progress | None]:
-    """Transient progress bars on stderr (None when disabled or stderr is not a terminal)."""
-    console = Console(stderr=True)
-    if not enabled or not console.is_terminal:
-        yield None
-        return
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=True)
-    with bars:
-        yield bars
-
-
-def track(progress: Progress | None, description: str, total: int) -> Advance:
-    """A task on `progress` and the function that advances it (a no-op without progress)."""
-    if progress is None:
-        return lambda _n: None
-    task = progress.add_task(description, total=total)
-    return lambda n: progress.advance(task, n)

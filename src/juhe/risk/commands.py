@@ -7,8 +7,8 @@
     juhe risk activate-rules RULES           validate, save and activate a rule set (JSON or YAML)
     juhe risk activate-model VERSION         make a saved model the active one (roll forward or back)
 
-Models and rules live under --dir (default: JUHE_DATA_DIR/risk). `bench_risk` is the
-`juhe bench risk` command, registered on the bench app by juhe.cli.
+Models and rules live under --dir (default: JUHE_DATA_DIR/risk). `juhe bench risk` is in
+juhe.bench.risk_command: the domain package does not import the benchmarks.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _registry(folder: Path | None):
+def registry_at(folder: Path | None):
     from juhe.risk.registry import RiskRegistry
 
     return RiskRegistry(folder or get_settings().data_dir / "risk")
@@ -110,12 +110,12 @@ def train_command(
     as_json: bool = JSON,
 ) -> None:
     """Train a LightGBM model on labelled history; thresholds from a validation split of it."""
-    from juhe.bench.report import progress_bars, track
+    from juhe.progress import progress_bars, track
     from juhe.risk.replay import feature_frame
     from juhe.risk.train import train_model
 
     started = time.perf_counter()
-    registry = _registry(folder)
+    registry = registry_at(folder)
     try:
         history, source = _history(data, payers, days, seed, warmup_days)
         with progress_bars() as progress:
@@ -149,10 +149,10 @@ def evaluate_command(
                                  "false_positive_rate, auprc, step_up_rate}."),
 ) -> None:
     """Decide every payment of a held-out history with the active model and rules; interception and false positives."""
-    from juhe.bench.report import progress_bars, track
+    from juhe.progress import progress_bars, track
     from juhe.risk.evaluate import evaluate
 
-    registry = _registry(folder)
+    registry = registry_at(folder)
     try:
         model = registry.active_model()
         if model is None:
@@ -180,7 +180,7 @@ def dry_run_command(
     as_json: bool = JSON,
 ) -> None:
     """How many payments a rule set would fire on, step up and block -- before activating it."""
-    from juhe.bench.report import progress_bars, track
+    from juhe.progress import progress_bars, track
     from juhe.risk.dryrun import dry_run
     from juhe.risk.replay import feature_frame
     from juhe.risk.rules import RuleSetError, load_rules
@@ -207,7 +207,7 @@ def activate_rules_command(
 
     try:
         rules = load_rules(rules_file)
-        path = _registry(folder).activate_rules(rules)
+        path = registry_at(folder).activate_rules(rules)
     except RuleSetError as error:
         _print_rule_problems(error)
     except RiskError as error:
@@ -218,7 +218,7 @@ def activate_rules_command(
 @risk_app.command("activate-model")
 def activate_model_command(version: str = typer.Argument(...), folder: Path = DIR) -> None:
     """Make a saved model the active one."""
-    registry = _registry(folder)
+    registry = registry_at(folder)
     try:
         registry.activate_model(version)
     except RiskError as error:
@@ -231,23 +231,3 @@ def _print_rule_problems(error) -> None:
         Console(stderr=True, soft_wrap=True).print(f"{problem.rule_id or 'rule set'}: {problem.message} [{problem.code}]",
                                                    markup=False)
     fail(f"{len(error.errors)} problem(s) in the rule set; nothing was changed", 1)
-
-
-def bench_risk(
-    decisions: int = typer.Option(20_000, "--decisions", help="Decisions to time (each side)."),
-    payers: int = typer.Option(2_000, "--payers", help="Payers in the generated traffic."),
-    folder: Path = DIR,
-    http: bool = typer.Option(True, "--http/--no-http", help="Also time POST /v1/risk/decisions over HTTP (API served in this process)."),
-    as_json: bool = typer.Option(False, "--json", help='Print {"in_process": {decisions_per_s, p50_ms, p99_ms}, '
-                                 '"http": {...}, "baseline": {lookups_per_s, p50_ms, p99_ms}, "ratio"}.'),
-) -> None:
-    """Risk decisions per second and their latency in process and over HTTP, beside the feature lookup alone."""
-    from juhe.bench import report, risk as bench
-
-    try:
-        model = _registry(folder).active_model()
-        with report.progress_bars() as progress:
-            result = bench.run(decisions=decisions, payers=payers, model=model, over_http=http, progress=progress)
-    except (bench.BenchError, RiskError) as error:
-        fail(str(error), 1)
-    result.print(as_json=as_json, console=console)

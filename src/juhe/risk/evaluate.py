@@ -32,7 +32,7 @@ from juhe.risk.model import RiskModel
 from juhe.risk.replay import Advance, as_it_happened, events
 from juhe.risk.rules import RuleSet
 from juhe.risk.store import InMemoryFeatureStore
-from juhe.bench.report import printed_json
+from juhe.progress import printed_json
 
 AIM_INTERCEPTION = 0.98
 AIM_FALSE_POSITIVES = 0.01
