@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
+import structlog
 import typer
 from rich.console import Console
 
@@ -23,6 +25,13 @@ bench_app = typer.Typer(help="Benchmarks, each beside a baseline measured in the
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bench_app, name="bench")
 console = Console()
+
+
+@app.callback()
+def main() -> None:
+    """Juhe (聚合): self-hosted payment and treasury platform."""
+    # Logs go to stderr: stdout carries what a command prints (its table, or one --json object).
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -31,6 +31,10 @@ CALM = Faults()
 TOKEN_KEY = secrets.token_bytes(signing.TOKEN_KEY_BYTES)
 KEYS = {tid: secrets.token_bytes(signing.MAC_KEY_BYTES) for tid in ("POS00001", "POS00002")}
 TERMINALS = {tid: Terminal(tid, key) for tid, key in KEYS.items()}
+
+
+async def lookup(terminal_id: str) -> Terminal | None:
+    return TERMINALS.get(terminal_id)
 APPROVE = TEST_CARDS["approve"].track2
 PANS = [card.track2.split("=")[0] for card in TEST_CARDS.values()]
 
@@ -89,7 +93,7 @@ class Store:
         self.core = CoreStub(tmp_path / "core.sqlite")
         settings = {"timeout_s": 0.5, "repeat_attempts": 2, "outbox_file": tmp_path / "outbox.json"} | link_settings
         self.channel = PosChannel(PosConfig.model_validate(sandbox.client_config() | settings))
-        self.gateway = TerminalGateway(self.channel, TERMINALS.get, TOKEN_KEY, self.core.record, heartbeat_s=0.2)
+        self.gateway = TerminalGateway(self.channel, lookup, TOKEN_KEY, self.core.record, heartbeat_s=0.2)
         self.port = runner.run(self.gateway.start())
 
     def terminal(self, terminal_id: str = "POS00001", key: bytes | None = None, timeout_s: float = 3.0) -> TerminalSimulator:

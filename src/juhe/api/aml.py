@@ -144,10 +144,14 @@ async def review_screening(screening_id: uuid.UUID, body: Review, who: Reviewer,
     """Release (the payment goes on to its channels) or reject (it fails) a held screening."""
     with refusals():
         payment = await review_held_payment(ctx, who.scope, screening_id, body.decision, who.actor, body.reason)
-    with reading(ctx.db) as session:
-        row = payment_screening.get_screening(session, screening_id, who.scope)
-        view = views.screening_view(row, payment_screening.screening_hits(session, row.id))
+    view = await ctx.db.run(_screening_view, ctx.db, screening_id, who.scope)
     return view | {"payment": payment_view(payment) if payment is not None else None}
+
+
+def _screening_view(db, screening_id: uuid.UUID, scope) -> dict:
+    with reading(db) as session:
+        row = payment_screening.get_screening(session, screening_id, scope)
+        return views.screening_view(row, payment_screening.screening_hits(session, row.id))
 
 
 @router.get("/alerts")

@@ -6,7 +6,7 @@ import asyncio
 import time
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
 
 from juhe.api import aml, errors, risk, fx, health, ledger, merchants, monitor, payments, reconciliations, settlements, terminals, transfers, webhooks
@@ -16,6 +16,33 @@ from juhe.runtime import Runtime, run_worker
 
 REQUESTS = Counter("juhe_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("juhe_http_request_duration_seconds", "HTTP request latency", ["method", "route"])
+
+
+class Measure:
+    """Request count and latency per route, as plain ASGI: Starlette's `BaseHTTPMiddleware`
+    would run every request through an extra task and a memory stream (measured: ~1 ms each)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500  # an exception escaping the app is answered with a 500 by the error handler
+
+        async def send_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            REQUESTS.labels(scope["method"], path, str(status)).inc()
 
 
 def create_app(database: Database | None = None, runtime: Runtime | None = None, *, with_worker: bool = False) -> FastAPI:
@@ -50,17 +77,5 @@ def create_app(database: Database | None = None, runtime: Runtime | None = None,
     for module in (health, merchants, ledger, payments, terminals, transfers, fx, webhooks, monitor, reconciliations, settlements, aml, risk):
         app.include_router(module.router)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        status = 500  # an exception escaping the app is answered with a 500 by the error handler
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            path = getattr(request.scope.get("route"), "path", "unmatched")
-            LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
-            REQUESTS.labels(request.method, path, str(status)).inc()
-
+    app.add_middleware(Measure)
     return app

@@ -186,7 +186,7 @@ async def channel_notification(channel: str, request: Request, ctx: Ctx) -> Resp
     except ClientDisconnect:  # the channel gave up before sending it all: it retries, and polling backs it up
         log.info("notification.client_disconnected", channel=channel)
         return Response(status_code=400)
-    ack = handle_notification(ctx, channel, dict(request.headers), body)
+    ack = await ctx.db.run(handle_notification, ctx, channel, dict(request.headers), body)
     return Response(ack.body, status_code=ack.status_code, media_type=ack.media_type)
 
 

@@ -103,8 +103,7 @@ async def create_reserve_proof(body: RunIn, ctx: Ctx, who: Runner) -> dict:
     except ChannelError as error:
         raise ApiError(502, "statement_unavailable", f"bank statement of {body.date}: {error}") from None
     try:
-        with ctx.db.session() as session, session.begin():
-            return prove_reserve(session.connection(), body.date, statement).as_json()
+        return await ctx.db.run(_prove, ctx, body.date, statement)
     except ReserveError as error:
         raise ApiError(422, error.code, str(error)) from None
 
@@ -202,3 +201,8 @@ def _own(ctx, principal: Principal, settlement_id: uuid.UUID) -> SettlementBatch
     if batch is None or batch.merchant_id != principal.merchant_id:
         raise ApiError(404, "settlement_not_found", f"no settlement {settlement_id}")
     return batch
+
+
+def _prove(ctx, day, statement) -> dict:
+    with ctx.db.session() as session, session.begin():
+        return prove_reserve(session.connection(), day, statement).as_json()

@@ -1,29 +1,107 @@
-"""Engine and sessions for SQLite (embedded default) and PostgreSQL (production)."""
+"""Engine and sessions for SQLite (embedded default) and PostgreSQL (production).
+
+Database work is synchronous (SQLAlchemy sessions, the ledger); async code reaches it only
+through `Database.run`, which runs it on this database's own thread pool, sized to the
+connection pool, so that the event loop never waits for a lock, a query or an fsync.
+`loop_guard` makes any checkout of a connection on an event-loop thread an error (tests) or a
+logged warning (production)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, TypeVar
 
+import structlog
 from alembic import command
 from alembic.config import Config
+from prometheus_client import Counter
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 8  # SQLite has one writer at a time; more connections only serve readers
+POSTGRES_POOL_SIZE = 20
+POSTGRES_MAX_OVERFLOW = 10
+# Statements that change nothing: a transaction made only of these is not a durable commit.
+READ_ONLY_PREFIXES = ("SELECT", "PRAGMA", "BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "SHOW", "SET")
+
+COMMITS = Counter("juhe_db_commits_total", "Database transactions committed that wrote something")
+log = structlog.get_logger()
+T = TypeVar("T")
+
+
+class BlockingDatabaseCall(RuntimeError):
+    """A connection was taken on an event-loop thread: the loop would wait for the database."""
+
+
+class LoopGuard:
+    """Watches for connections checked out on a thread that runs an event loop."""
+
+    def __init__(self) -> None:
+        self.strict = False  # tests: raise; production: log once per call site
+        self.allowed = threading.local()
+
+    def check(self) -> None:
+        if getattr(self.allowed, "depth", 0):
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not on a loop thread: fine
+        if self.strict:
+            raise BlockingDatabaseCall("database work on the event loop: run it through Database.run")
+        log.warning("db.blocking_call_on_event_loop", stack_info=True)
+
+    def allow(self):
+        """Start-up and shut-down may block the loop (nothing is being served yet)."""
+        guard = self
+
+        class _Allowed:
+            def __enter__(self):
+                guard.allowed.depth = getattr(guard.allowed, "depth", 0) + 1
+
+            def __exit__(self, *exc):
+                guard.allowed.depth -= 1
+
+        return _Allowed()
+
+
+loop_guard = LoopGuard()
 
 
 def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, **kwargs)
-    kwargs.setdefault("pool_size", 20)
-    kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+        engine = _sqlite_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_size", POSTGRES_POOL_SIZE)
+        kwargs.setdefault("max_overflow", POSTGRES_MAX_OVERFLOW)
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **kwargs)
+    _count_commits(engine)
+    event.listen(engine, "checkout", lambda *_: loop_guard.check())
+    return engine
+
+
+def pool_capacity(engine: Engine) -> int:
+    pool = engine.pool
+    size = getattr(pool, "size", lambda: 5)()
+    return size + max(getattr(pool, "_max_overflow", 0), 0)
 
 
 def _sqlite_engine(url: str, **kwargs) -> Engine:
+    if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+        kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+        kwargs.setdefault("max_overflow", 0)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+    # One writer at a time in this process, queued here: SQLite's own busy handler makes a
+    # waiting writer sleep up to 100 ms between tries, which is most of a payment's budget.
+    writer = threading.Lock()
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record) -> None:
@@ -41,17 +119,48 @@ def _sqlite_engine(url: str, **kwargs) -> Engine:
     def on_begin(connection) -> None:
         # Writers take the lock at BEGIN, so a read-then-write can never be overtaken.
         # Read-only work opts out with execution_options(sqlite_read_only=True).
-        read_only = connection.get_execution_options().get("sqlite_read_only", False)
-        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get("sqlite_read_only", False):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+            return
+        if not writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise TimeoutError("waited 30 s for this process's SQLite writer")
+        connection.info["juhe_writer"] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection)
+            raise
 
+    def _release(connection) -> None:
+        if connection.info.pop("juhe_writer", False):
+            writer.release()
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
     return engine
+
+
+def _count_commits(engine: Engine) -> None:
+    @event.listens_for(engine, "before_cursor_execute")
+    def mark_write(connection, _cursor, statement, *_args) -> None:
+        if not statement.lstrip()[:9].upper().startswith(READ_ONLY_PREFIXES):
+            connection.info["juhe_wrote"] = True
+
+    @event.listens_for(engine, "commit")
+    def count(connection) -> None:
+        if connection.info.pop("juhe_wrote", False):
+            COMMITS.inc()
+
+    @event.listens_for(engine, "rollback")
+    def forget(connection) -> None:
+        connection.info.pop("juhe_wrote", None)
 
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (the app does this on start)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
+    with loop_guard.allow(), engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
@@ -65,6 +174,8 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Readers never take SQLite's write lock (WAL lets them run beside the writer).
         self.read_sessions = sessionmaker(self.engine.execution_options(sqlite_read_only=True), expire_on_commit=False)
+        self._threads: ThreadPoolExecutor | None = None
+        self._threads_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -78,5 +189,22 @@ class Database:
         """A session for reading only."""
         return self.read_sessions()
 
+    async def run(self, fn: Callable[..., T], /, *args, **kwargs) -> T:
+        """`fn(*args, **kwargs)` on the database's threads; the loop goes on meanwhile."""
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.threads, call)
+
+    @property
+    def threads(self) -> ThreadPoolExecutor:
+        # One thread per pooled connection: more would only queue for a connection.
+        with self._threads_lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(pool_capacity(self.engine), thread_name_prefix="juhe-db")
+            return self._threads
+
     def dispose(self) -> None:
+        with self._threads_lock:
+            if self._threads is not None:
+                self._threads.shutdown(wait=True)
+                self._threads = None
         self.engine.dispose()

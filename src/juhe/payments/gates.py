@@ -3,10 +3,13 @@ block), the payer's password-free limit, and for payments out the sanctions scre
 
 A payment that stops at a gate waits in `requires_action` with a `next_action` saying what
 for (`verify`: a one-time code, and a face for large amounts; `aml_review`: a compliance
-officer), or fails (`risk_blocked`). Each gate is decided and recorded in one commit.
+officer), or fails (`risk_blocked`). The gates are decided and recorded in the commit that
+creates the payment.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -28,27 +31,24 @@ def risk_facts(payment: Payment, payer: dict, industry: str | None) -> dict:
             "payer": payer, "industry": industry, "at": payment.created_at}
 
 
-async def before_channels(ctx: PaymentsContext, payment_id, request: dict) -> Payment | None:
-    """The payment if it stops here (blocked, or waiting); None when it may go on to the channels."""
-    with ctx.db.reader() as session:
-        payment = session.get(Payment, payment_id)
-        industry = session.get(Merchant, payment.merchant_id).industry
+@dataclass(frozen=True, slots=True)
+class Gate:
+    stopped: Payment | None = None  # the payment if it stops here (blocked, or waiting); None: on to the channels
+    sms: tuple[str, str] | None = None  # a code to send once the decision is committed
+
+
+def before_channels(ctx: PaymentsContext, session: Session, payment: Payment, request: dict) -> Gate:
+    """Decide every gate of a new payment, in the caller's transaction."""
+    industry = session.get(Merchant, payment.merchant_id).industry
     decision = ctx.risk.assess(risk_facts(payment, request["payer"], industry))
-    stopped, sms = None, None
-    with ctx.db.session() as session, session.begin():
-        payment = session.get(Payment, payment_id, with_for_update=True)
-        decision = _password_free(session, payment, request["payer"], decision)
-        payment.risk = {"action": decision.action, "score": decision.score, "reasons": list(decision.reasons)} | decision.details
-        if decision.action == "block":
-            verification.record_signal(session, payment.merchant_id, payment.customer_id, payment.currency, "block")
-            return fail_at_gate(session, payment, "risk_blocked", "; ".join(decision.reasons), payment.risk)
-        if decision.action == "step_up":
-            stopped, sms = _step_up(session, payment, decision, request)
-        else:
-            stopped = screen(session, payment, request["payer"])
-    if sms is not None:  # after the commit: the code must not arrive for a challenge that was never kept
-        await ctx.sms.send(*sms)
-    return stopped
+    decision = _password_free(session, payment, request["payer"], decision)
+    payment.risk = {"action": decision.action, "score": decision.score, "reasons": list(decision.reasons)} | decision.details
+    if decision.action == "block":
+        verification.record_signal(session, payment.merchant_id, payment.customer_id, payment.currency, "block")
+        return Gate(fail_at_gate(session, payment, "risk_blocked", "; ".join(decision.reasons), payment.risk))
+    if decision.action == "step_up":
+        return Gate(*_step_up(session, payment, decision, request))
+    return Gate(screen(session, payment, request["payer"]))
 
 
 def _password_free(session: Session, payment: Payment, payer: dict, decision: RiskDecision) -> RiskDecision:

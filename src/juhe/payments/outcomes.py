@@ -7,6 +7,7 @@ we no longer want (a late or second payment) is booked and refunded, never kept 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,19 +31,24 @@ def emit(session: Session, payment: Payment, event_type: str) -> None:
 
 
 def apply_payment_status(ctx: PaymentsContext, order_no: str, status: PaymentStatus, source: str) -> str:
-    """Returns the outcome: applied, duplicate, stale, pending, orphan_refunded, unknown_order, amount_mismatch."""
+    """`apply_status` in a transaction of its own (call it on the database's threads)."""
     with ctx.db.session() as session, session.begin():
-        attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_no == order_no).with_for_update())
-        if attempt is None:
-            return "unknown_order"
-        payment = session.scalar(select(Payment).where(Payment.id == attempt.payment_id).with_for_update())
-        if status.amount is not None and status.amount != Money(payment.amount_minor, payment.currency):
-            return "amount_mismatch"
-        if status.state == "succeeded":
-            return _succeeded(session, payment, attempt, status, source)
-        if status.state in ("closed", "failed"):
-            return _ended(session, payment, attempt, status, source)
-        return "pending"
+        return apply_status(session, order_no, status, source)
+
+
+def apply_status(session: Session, order_no: str, status: PaymentStatus, source: str) -> str:
+    """Returns the outcome: applied, duplicate, stale, pending, orphan_refunded, unknown_order, amount_mismatch."""
+    attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_no == order_no).with_for_update())
+    if attempt is None:
+        return "unknown_order"
+    payment = session.scalar(select(Payment).where(Payment.id == attempt.payment_id).with_for_update())
+    if status.amount is not None and status.amount != Money(payment.amount_minor, payment.currency):
+        return "amount_mismatch"
+    if status.state == "succeeded":
+        return _succeeded(session, payment, attempt, status, source)
+    if status.state in ("closed", "failed"):
+        return _ended(session, payment, attempt, status, source)
+    return "pending"
 
 
 def _succeeded(session: Session, payment: Payment, attempt: PaymentAttempt, status: PaymentStatus, source: str) -> str:
@@ -125,43 +131,59 @@ def _ended(session: Session, payment: Payment, attempt: PaymentAttempt, status: 
     return "applied"
 
 
-async def close_attempt(ctx: PaymentsContext, attempt: PaymentAttempt) -> bool:
-    """Query, then close. True when the channel confirms no payment can happen on the order."""
-    adapter = ctx.channels[attempt.channel]
+@dataclass(frozen=True, slots=True)
+class Closing:
+    closed: bool  # the channel confirms no payment can happen on the order
+    paid: PaymentStatus | None = None  # it was paid before it could be closed
+
+
+async def close_at_channel(adapter, order_no: str) -> Closing:
+    """Query, then close."""
     try:
-        status = await adapter.query(attempt.order_no)
+        status = await adapter.query(order_no)
         if status.state == "succeeded":
-            apply_payment_status(ctx, attempt.order_no, status, "query")
-            return False
-        if status.state in ("not_found", "closed", "failed"):
-            return True
-        await adapter.close(attempt.order_no)
-        return True
+            return Closing(False, status)
+        if status.state not in ("not_found", "closed", "failed"):
+            await adapter.close(order_no)
+        return Closing(True)
     except ChannelError:
-        return False
+        return Closing(False)
+
+
+async def close_attempt(ctx: PaymentsContext, attempt: PaymentAttempt) -> bool:
+    """Query, then close; a paid order is booked. True when no payment can happen on the order."""
+    closing = await close_at_channel(ctx.channels[attempt.channel], attempt.order_no)
+    if closing.paid is not None:
+        await ctx.db.run(apply_payment_status, ctx, attempt.order_no, closing.paid, "query")
+    return closing.closed
 
 
 def apply_refund_status(ctx: PaymentsContext, status: RefundStatus, source: str) -> str:
+    """`refund_status` in a transaction of its own (call it on the database's threads)."""
     with ctx.db.session() as session, session.begin():
-        refund = session.scalar(select(Refund).where(Refund.refund_no == status.refund_id).with_for_update())
-        if refund is None:
-            return "unknown_refund"
-        if status.amount is not None and status.amount != Money(refund.amount_minor, refund.currency):
-            return "amount_mismatch"
-        if status.state not in ("succeeded", "failed"):
-            return "pending"
-        if refund.status != "pending":
-            return "duplicate" if refund.status == status.state else "stale"
-        states.check_refund_move(refund.status, status.state)
-        refund.status, refund.channel_refund_id, refund.next_poll_at = status.state, status.channel_refund_id, None
-        payment = session.scalar(select(Payment).where(Payment.id == refund.payment_id).with_for_update())
-        if status.state == "failed":
-            refund.failure_code = status.failure_code or "refund_failed"
-            post(session.connection(), Reverse(f"refund:{refund.id}:reversed", refund.ledger_txn_id, "refund failed at the channel"))
-            if refund.attempt_id == payment.active_attempt_id:
-                payment.refunded_minor -= refund.amount_minor
-        enqueue_event(session, refund.merchant_id, f"refund.{status.state}", refund_view(refund))
-        return "applied"
+        return refund_status(session, status, source)
+
+
+def refund_status(session: Session, status: RefundStatus, source: str) -> str:
+    refund = session.scalar(select(Refund).where(Refund.refund_no == status.refund_id).with_for_update())
+    if refund is None:
+        return "unknown_refund"
+    if status.amount is not None and status.amount != Money(refund.amount_minor, refund.currency):
+        return "amount_mismatch"
+    if status.state not in ("succeeded", "failed"):
+        return "pending"
+    if refund.status != "pending":
+        return "duplicate" if refund.status == status.state else "stale"
+    states.check_refund_move(refund.status, status.state)
+    refund.status, refund.channel_refund_id, refund.next_poll_at = status.state, status.channel_refund_id, None
+    payment = session.scalar(select(Payment).where(Payment.id == refund.payment_id).with_for_update())
+    if status.state == "failed":
+        refund.failure_code = status.failure_code or "refund_failed"
+        post(session.connection(), Reverse(f"refund:{refund.id}:reversed", refund.ledger_txn_id, "refund failed at the channel"))
+        if refund.attempt_id == payment.active_attempt_id:
+            payment.refunded_minor -= refund.amount_minor
+    enqueue_event(session, refund.merchant_id, f"refund.{status.state}", refund_view(refund))
+    return "applied"
 
 
 def refund_fee_split(payment: Payment, refund_minor: int) -> FeeSplit:

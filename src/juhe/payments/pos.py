@@ -25,7 +25,7 @@ from juhe.payments import states
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt, PosTerminal, Refund
 from juhe.payments.numbers import channel_number
-from juhe.payments.outcomes import apply_payment_status, emit, refund_fee_split
+from juhe.payments.outcomes import apply_status, emit, refund_fee_split
 from juhe.payments.postings import payment_accounts, refund_posting
 from juhe.payments.views import refund_view
 from juhe.webhooks.outbox import enqueue_event
@@ -40,92 +40,96 @@ class PosRecordError(Exception):
 def terminal_lookup(db: Database):
     """The gateway's view of registered terminals: enabled ones only."""
 
-    def lookup(terminal_id: str) -> Terminal | None:
+    def find(terminal_id: str) -> Terminal | None:
         with db.reader() as session:
             row = session.get(PosTerminal, terminal_id)
         return Terminal(row.terminal_id, row.mac_key) if row is not None and row.enabled else None
+
+    async def lookup(terminal_id: str) -> Terminal | None:
+        return await db.run(find, terminal_id)
 
     return lookup
 
 
 async def record_pos_event(ctx: PaymentsContext, event: TerminalSale | TerminalReversal) -> str:
     """Returns what happened: recorded, replayed, refunded, canceled, failed or ignored."""
-    if isinstance(event, TerminalReversal):
-        return _reversed(ctx, event)
-    if event.kind == "completion":
-        outcome = _complete(ctx, event)
-    else:
-        outcome = _open(ctx, event)
-    if outcome == "capture":
+    return await ctx.db.run(_record, ctx, event)
+
+
+def _record(ctx: PaymentsContext, event: TerminalSale | TerminalReversal) -> str:
+    """One commit a report: the payment, and for an approved sale its booking."""
+    with ctx.db.session() as session, session.begin():
+        if isinstance(event, TerminalReversal):
+            return _reversed(session, event)
+        outcome = _complete(session, event) if event.kind == "completion" else _open(session, event)
+        if outcome != "capture":
+            return outcome
         status = event.outcome.status
-        apply_payment_status(ctx, event.order_no, PaymentStatus(event.order_no, "succeeded", event.amount,
-                                                                status.channel_txn_id, status.paid_at), "terminal")
+        apply_status(session, event.order_no, PaymentStatus(event.order_no, "succeeded", event.amount,
+                                                            status.channel_txn_id, status.paid_at), "terminal")
         return "recorded"
-    return outcome
 
 
-def _open(ctx: PaymentsContext, sale: TerminalSale) -> str:
+def _open(session: Session, sale: TerminalSale) -> str:
     """A purchase or authorisation: its payment, in the state the acquirer's answer puts it."""
-    with ctx.db.session() as session, session.begin():
-        terminal = _terminal(session, sale.terminal_id)
-        key = f"pos:{sale.order_no}"
-        if session.scalar(select(Payment.id).where(Payment.merchant_id == terminal.merchant_id,
-                                                   Payment.idempotency_key == key)) is not None:
-            return "replayed"
-        _contract(session, terminal.merchant_id)
-        payment, attempt = _payment(session, terminal, sale, key)
-        if not isinstance(sale.outcome, ChargeSucceeded):
-            attempt.status, attempt.error = "failed", f"{sale.outcome.code}: {sale.outcome.message}"
-            payment.failure_code, payment.failure_message = f"card_declined_{sale.outcome.code}", sale.outcome.message
-            states.move_payment(session, payment, states.FAILED, "terminal_declined", {"code": sale.outcome.code})
-            emit(session, payment, "payment.failed")
-            return "failed"
-        states.move_payment(session, payment, states.PROCESSING, "terminal_approved", {"kind": sale.kind})
-        if sale.kind == "authorisation":
-            payment.expires_at, payment.next_poll_at = utcnow() + AUTHORISATION_VALID, None
-            emit(session, payment, "payment.authorised")
-            return "authorised"
-        return "capture"
+    terminal = _terminal(session, sale.terminal_id)
+    key = f"pos:{sale.order_no}"
+    if session.scalar(select(Payment.id).where(Payment.merchant_id == terminal.merchant_id,
+                                               Payment.idempotency_key == key)) is not None:
+        return "replayed"
+    _contract(session, terminal.merchant_id)
+    payment, attempt = _payment(session, terminal, sale, key)
+    if not isinstance(sale.outcome, ChargeSucceeded):
+        attempt.status, attempt.error = "failed", f"{sale.outcome.code}: {sale.outcome.message}"
+        payment.failure_code, payment.failure_message = f"card_declined_{sale.outcome.code}", sale.outcome.message
+        states.move_payment(session, payment, states.FAILED, "terminal_declined", {"code": sale.outcome.code})
+        emit(session, payment, "payment.failed")
+        return "failed"
+    states.move_payment(session, payment, states.PROCESSING, "terminal_approved", {"kind": sale.kind})
+    if sale.kind == "authorisation":
+        payment.expires_at, payment.next_poll_at = utcnow() + AUTHORISATION_VALID, None
+        emit(session, payment, "payment.authorised")
+        return "authorised"
+    return "capture"
 
 
-def _complete(ctx: PaymentsContext, sale: TerminalSale) -> str:
+def _complete(session: Session, sale: TerminalSale) -> str:
     """A completion captures (part of) its authorisation under an order number of its own."""
-    with ctx.db.session() as session, session.begin():
-        if session.scalar(select(PaymentAttempt.id).where(PaymentAttempt.order_no == sale.order_no)) is not None:
-            return "replayed"
-        held = session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_no == sale.authorisation_no).with_for_update())
-        payment = session.get(Payment, held.payment_id, with_for_update=True) if held is not None else None
-        if payment is None or payment.status != states.PROCESSING or (payment.meta or {}).get("pos_kind") != "authorisation":
-            raise PosRecordError(f"no open authorisation {sale.authorisation_no}")
-        if sale.amount.currency != payment.currency or sale.amount.amount_minor > payment.amount_minor:
-            raise PosRecordError(f"completion {sale.amount} exceeds its authorisation")
-        if not isinstance(sale.outcome, ChargeSucceeded):
-            return "ignored"  # the authorisation stands; the terminal may complete it again
-        attempt = PaymentAttempt(id=uuid.uuid4(), merchant_id=payment.merchant_id, payment_id=payment.id,
-                                 channel="pos", order_no=sale.order_no, status="pending")
-        session.add(attempt)
-        held.status = "closed"
-        payment.active_attempt_id, payment.channel_order_no = attempt.id, attempt.order_no
-        payment.meta = (payment.meta or {}) | {"pos_kind": "completion", "authorised_minor": payment.amount_minor}
-        payment.amount_minor, payment.next_poll_at = sale.amount.amount_minor, utcnow() + timedelta(seconds=30)
-        return "capture"
+    if session.scalar(select(PaymentAttempt.id).where(PaymentAttempt.order_no == sale.order_no)) is not None:
+        return "replayed"
+    held = session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_no == sale.authorisation_no).with_for_update())
+    payment = session.get(Payment, held.payment_id, with_for_update=True) if held is not None else None
+    if payment is None or payment.status != states.PROCESSING or (payment.meta or {}).get("pos_kind") != "authorisation":
+        raise PosRecordError(f"no open authorisation {sale.authorisation_no}")
+    if sale.amount.currency != payment.currency or sale.amount.amount_minor > payment.amount_minor:
+        raise PosRecordError(f"completion {sale.amount} exceeds its authorisation")
+    if not isinstance(sale.outcome, ChargeSucceeded):
+        return "ignored"  # the authorisation stands; the terminal may complete it again
+    attempt = PaymentAttempt(id=uuid.uuid4(), merchant_id=payment.merchant_id, payment_id=payment.id,
+                             channel="pos", order_no=sale.order_no, status="pending")
+    session.add(attempt)
+    held.status = "closed"
+    payment.active_attempt_id, payment.channel_order_no = attempt.id, attempt.order_no
+    payment.meta = (payment.meta or {}) | {"pos_kind": "completion", "authorised_minor": payment.amount_minor}
+    payment.amount_minor, payment.next_poll_at = sale.amount.amount_minor, utcnow() + timedelta(seconds=30)
+    session.flush()  # the booking below finds the completion's attempt by its order number
+    return "capture"
 
 
-def _reversed(ctx: PaymentsContext, reversal: TerminalReversal) -> str:
-    with ctx.db.session() as session, session.begin():
-        attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_no == reversal.order_no).with_for_update())
-        if attempt is None:
-            return "ignored"  # declined at the acquirer, or never reported: no money of ours moved
-        payment = session.get(Payment, attempt.payment_id, with_for_update=True)
-        if payment.status == states.SUCCEEDED and attempt.status == "succeeded":
-            return _refund_reversed(session, payment, attempt, reversal)
-        if payment.status == states.PROCESSING and attempt.id == payment.active_attempt_id:
-            attempt.status, payment.next_poll_at = "closed", None
-            payment.failure_code = "reversed_by_terminal"
-            states.move_payment(session, payment, states.CANCELED, "terminal_reversal")
-            emit(session, payment, "payment.canceled")
-            return "canceled"
-        return "ignored"
+def _reversed(session: Session, reversal: TerminalReversal) -> str:
+    attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_no == reversal.order_no).with_for_update())
+    if attempt is None:
+        return "ignored"  # declined at the acquirer, or never reported: no money of ours moved
+    payment = session.get(Payment, attempt.payment_id, with_for_update=True)
+    if payment.status == states.SUCCEEDED and attempt.status == "succeeded":
+        return _refund_reversed(session, payment, attempt, reversal)
+    if payment.status == states.PROCESSING and attempt.id == payment.active_attempt_id:
+        attempt.status, payment.next_poll_at = "closed", None
+        payment.failure_code = "reversed_by_terminal"
+        states.move_payment(session, payment, states.CANCELED, "terminal_reversal")
+        emit(session, payment, "payment.canceled")
+        return "canceled"
+    return "ignored"
 
 
 def _refund_reversed(session: Session, payment: Payment, attempt: PaymentAttempt, reversal: TerminalReversal) -> str:

@@ -29,15 +29,23 @@ async def create_refund(
     ctx: PaymentsContext, merchant_id: uuid.UUID, payment_id: uuid.UUID, key: str, request_hash: str,
     amount_minor: int | None, reason: str,
 ) -> tuple[Refund, bool]:
-    try:
-        refund, created = _book(ctx, merchant_id, payment_id, key, request_hash, amount_minor, reason)
-    except IntegrityError:
-        with ctx.db.reader() as session:
-            refund, created = _replay(session, merchant_id, key, request_hash), False
+    refund, created = await ctx.db.run(_book_once, ctx, merchant_id, payment_id, key, request_hash, amount_minor, reason)
     if created:
         await submit_refund(ctx, refund.id)
+    return await ctx.db.run(_read, ctx, refund.id), created
+
+
+def _book_once(ctx, merchant_id, payment_id, key, request_hash, amount_minor, reason) -> tuple[Refund, bool]:
+    try:
+        return _book(ctx, merchant_id, payment_id, key, request_hash, amount_minor, reason)
+    except IntegrityError:
+        with ctx.db.reader() as session:
+            return _replay(session, merchant_id, key, request_hash), False
+
+
+def _read(ctx: PaymentsContext, refund_id: uuid.UUID) -> Refund:
     with ctx.db.reader() as session:
-        return session.get(Refund, refund.id), created
+        return session.get(Refund, refund_id)
 
 
 def _book(ctx, merchant_id, payment_id, key, request_hash, amount_minor, reason) -> tuple[Refund, bool]:
@@ -80,10 +88,7 @@ def _replay(session, merchant_id, key, request_hash) -> Refund:
 
 async def submit_refund(ctx: PaymentsContext, refund_id: uuid.UUID) -> str:
     """Ask the channel to refund (its refund number is ours, so asking twice refunds once)."""
-    with ctx.db.reader() as session:
-        refund = session.get(Refund, refund_id)
-        attempt = session.get(PaymentAttempt, refund.attempt_id)
-        payment = session.get(Payment, refund.payment_id)
+    refund, attempt, payment = await ctx.db.run(_refund_rows, ctx, refund_id)
     request = RefundRequest(
         payment_id=attempt.order_no, refund_id=refund.refund_no, amount=Money(refund.amount_minor, refund.currency),
         payment_total=Money(payment.amount_minor, payment.currency), reason=refund.reason or "refund",
@@ -94,12 +99,18 @@ async def submit_refund(ctx: PaymentsContext, refund_id: uuid.UUID) -> str:
     except ChannelError:
         status = None
     if status is not None and status.state in ("succeeded", "failed"):
-        return apply_refund_status(ctx, status, "refund_answer")
-    _schedule_poll(ctx, refund_id)
+        return await ctx.db.run(apply_refund_status, ctx, status, "refund_answer")
+    await ctx.db.run(schedule_poll, ctx, refund_id)
     return "pending"
 
 
-def _schedule_poll(ctx: PaymentsContext, refund_id: uuid.UUID) -> None:
+def _refund_rows(ctx: PaymentsContext, refund_id: uuid.UUID) -> tuple[Refund, PaymentAttempt, Payment]:
+    with ctx.db.reader() as session:
+        refund = session.get(Refund, refund_id)
+        return refund, session.get(PaymentAttempt, refund.attempt_id), session.get(Payment, refund.payment_id)
+
+
+def schedule_poll(ctx: PaymentsContext, refund_id: uuid.UUID) -> None:
     with ctx.db.session() as session, session.begin():
         refund = session.get(Refund, refund_id)
         if refund.status == "pending":

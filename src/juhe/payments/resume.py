@@ -14,7 +14,7 @@ from juhe.db.models import Merchant
 from juhe.payments import gates, states
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import Payment
-from juhe.payments.service import PaymentError, _contracts, resumed, submit_to_channels
+from juhe.payments.service import PaymentError, resumed, submit_to_channels
 from juhe.verification import service as verification
 from juhe.verification.models import VerificationChallenge
 
@@ -22,41 +22,49 @@ from juhe.verification.models import VerificationChallenge
 async def verify_payment(ctx: PaymentsContext, merchant_id: uuid.UUID, payment_id: uuid.UUID, otp: str | None,
                          face_token: str | None) -> Payment:  # fmt: skip
     """One attempt at a stepped-up payment's verification; passed, the payment goes to its channels."""
-    payment, challenge = _waiting(ctx, merchant_id, payment_id)
+    payment, challenge = await ctx.db.run(_waiting, ctx, merchant_id, payment_id)
     face_passed = await _face(ctx, payment, face_token) if "face" in challenge.methods else None
-    with ctx.db.session() as session, session.begin():
-        challenge = session.get(VerificationChallenge, challenge.id, with_for_update=True)
-        payment = session.get(Payment, payment_id, with_for_update=True)
-        outcome = verification.check(session, challenge, payment.customer_id, verification.Attempt(otp, face_token, face_passed))
-        if not outcome.passed:
-            _failed_attempt(session, payment, outcome)
-        else:
-            payment.next_action = None
-            states.move_payment(session, payment, states.REQUIRES_PAYMENT_METHOD, "verified", {"methods": challenge.methods})
-            stopped = gates.screen(session, payment, challenge.request["payer"])
+    payment, outcome, stopped = await ctx.db.run(_check, ctx, payment_id, challenge.id, verification.Attempt(otp, face_token, face_passed))
     if not outcome.passed:
         if outcome.locked:
             return payment
         raise verification.VerificationError(422, "verification_failed", f"not verified: {', '.join(outcome.failures)}",
                                              attempts_left=outcome.attempts_left, failed=outcome.failures)
-    ctx.risk.learn(_facts(ctx, payment, challenge.request["payer"]))
+    await ctx.db.run(_learn, ctx, payment, challenge.request["payer"])
     return stopped if stopped is not None else await _submit(ctx, payment, challenge.request)
+
+
+def _check(ctx: PaymentsContext, payment_id: uuid.UUID, challenge_id: uuid.UUID, attempt: verification.Attempt):
+    with ctx.db.session() as session, session.begin():
+        challenge = session.get(VerificationChallenge, challenge_id, with_for_update=True)
+        payment = session.get(Payment, payment_id, with_for_update=True)
+        outcome = verification.check(session, challenge, payment.customer_id, attempt)
+        if not outcome.passed:
+            _failed_attempt(session, payment, outcome)
+            return payment, outcome, None
+        payment.next_action = None
+        states.move_payment(session, payment, states.REQUIRES_PAYMENT_METHOD, "verified", {"methods": challenge.methods})
+        return payment, outcome, gates.screen(session, payment, challenge.request["payer"])
 
 
 async def review_held_payment(ctx: PaymentsContext, scope: uuid.UUID | None, screening_id: uuid.UUID, decision: str,
                               actor: str, reason: str) -> Payment | None:  # fmt: skip
     """A compliance officer's review of a held payment: released, it goes to its channels; rejected, it fails."""
+    payment, request = await ctx.db.run(_review, ctx, scope, screening_id, decision, actor, reason)
+    return payment if request is None else await _submit(ctx, payment, request)
+
+
+def _review(ctx: PaymentsContext, scope, screening_id, decision: str, actor: str, reason: str) -> tuple[Payment | None, dict | None]:
     with ctx.db.session() as session, session.begin():
         review = review_screening(session, screening_id, decision, actor, reason, merchant_id=scope)
         payment = session.get(Payment, review.payment_id, with_for_update=True) if review.payment_id else None
         if payment is None or payment.status != states.REQUIRES_ACTION:
-            return payment
+            return payment, None
         if review.payment_action == "fail":
-            return gates.fail_at_gate(session, payment, review.failure_code or "aml_rejected", reason, {"screening_id": str(screening_id)})
+            return gates.fail_at_gate(session, payment, review.failure_code or "aml_rejected", reason, {"screening_id": str(screening_id)}), None
         payment.next_action = None
         states.move_payment(session, payment, states.REQUIRES_PAYMENT_METHOD, "aml_released", {"screening_id": str(screening_id)})
-    request = {"scenario": payment.scenario, "preferred_channel": None, "return_url": None, "payer": review.payer or {}}
-    return await _submit(ctx, payment, request)
+    return payment, {"scenario": payment.scenario, "preferred_channel": None, "return_url": None, "payer": review.payer or {}}
 
 
 def _waiting(ctx: PaymentsContext, merchant_id: uuid.UUID, payment_id: uuid.UUID) -> tuple[Payment, VerificationChallenge]:
@@ -86,13 +94,12 @@ def _failed_attempt(session, payment: Payment, outcome: verification.Outcome) ->
                     {"failed": outcome.failures})
 
 
-def _facts(ctx: PaymentsContext, payment: Payment, payer: dict) -> dict:
+def _learn(ctx: PaymentsContext, payment: Payment, payer: dict) -> None:
+    """The payer proved it was them: the risk engine learns the payment's device and place."""
     with ctx.db.reader() as session:
         industry = session.get(Merchant, payment.merchant_id).industry
-    return gates.risk_facts(payment, payer, industry)
+    ctx.risk.learn(gates.risk_facts(payment, payer, industry))
 
 
 async def _submit(ctx: PaymentsContext, payment: Payment, request: dict) -> Payment:
-    with ctx.db.reader() as session:
-        contracts = _contracts(session, payment.merchant_id)
-    return await submit_to_channels(ctx, payment.id, contracts, resumed(payment, request))
+    return await submit_to_channels(ctx, payment.id, resumed(payment, request))

@@ -11,7 +11,6 @@ released to settle again in a later run."""
 
 from __future__ import annotations
 
-import asyncio
 
 import uuid
 from collections import defaultdict
@@ -43,17 +42,30 @@ async def poll_payouts(ctx: PaymentsContext) -> int:
     The worker calls this; returns how many files it sent or polled."""
     if "bank" not in ctx.channels:
         return 0
-    # Off the event loop: a writer waiting for SQLite's lock must not stop the loop that lets the
-    # lock's holder (an API request) commit.
-    sent = await asyncio.to_thread(file_held_batches, ctx)
+    sent = await ctx.db.run(file_held_batches, ctx)
     for file_id in sent:
         await send_file(ctx, file_id)
-    with ctx.db.reader() as session:
-        due = session.scalars(select(PayoutFile.id).where(
-            PayoutFile.status == "submitted", PayoutFile.next_poll_at <= utcnow()).limit(POLL_BATCH_MAX)).all()
+    due = await ctx.db.run(_due, ctx)
     for file_id in due:
         await poll_file(ctx, file_id)
     return len(sent) + len(due)
+
+
+def _due(ctx: PaymentsContext) -> list[uuid.UUID]:
+    with ctx.db.reader() as session:
+        return list(session.scalars(select(PayoutFile.id).where(
+            PayoutFile.status == "submitted", PayoutFile.next_poll_at <= utcnow()).limit(POLL_BATCH_MAX)).all())
+
+
+def _payout(ctx: PaymentsContext, file_id: uuid.UUID) -> PayoutFile:
+    with ctx.db.reader() as session:
+        return session.get(PayoutFile, file_id)
+
+
+def _sent(ctx: PaymentsContext, file_id: uuid.UUID):
+    """The file's message id and its transfers exactly as sent, with their execution dates."""
+    payout = _payout(ctx, file_id)
+    return payout.msg_id, pain001.read(payout.document).transfers
 
 
 def file_held_batches(ctx: PaymentsContext) -> list[uuid.UUID]:
@@ -126,34 +138,35 @@ def _file(session: Session, bank, merchant_id: uuid.UUID, batches: list[Settleme
 
 async def send_file(ctx: PaymentsContext, file_id: uuid.UUID) -> None:
     """Upload the stored file. An unclear answer is left to the poller, which asks first."""
-    with ctx.db.reader() as session:
-        payout = session.get(PayoutFile, file_id)
+    payout = await ctx.db.run(_payout, ctx, file_id)
     try:
         receipt = await bank_of(ctx).submit_file(payout.document)
     except ChannelError:
         return
     if receipt.status == "rejected":
-        with ctx.db.session() as session, session.begin():
-            payout = session.get(PayoutFile, file_id)
-            for batch in _batches(session, file_id):
-                if batch.status == "submitted":
-                    _reject(session, batch, receipt.reason_code or "FILE", receipt.reason or "the bank rejected the file")
-            payout.status, payout.reason, payout.next_poll_at = "rejected", f"{receipt.reason_code}: {receipt.reason}", None
+        await ctx.db.run(_reject_file, ctx, file_id, receipt)
+
+
+def _reject_file(ctx: PaymentsContext, file_id: uuid.UUID, receipt) -> None:
+    with ctx.db.session() as session, session.begin():
+        payout = session.get(PayoutFile, file_id)
+        for batch in _batches(session, file_id):
+            if batch.status == "submitted":
+                _reject(session, batch, receipt.reason_code or "FILE", receipt.reason or "the bank rejected the file")
+        payout.status, payout.reason, payout.next_poll_at = "rejected", f"{receipt.reason_code}: {receipt.reason}", None
 
 
 async def poll_file(ctx: PaymentsContext, file_id: uuid.UUID) -> str:
-    with ctx.db.reader() as session:
-        payout = session.get(PayoutFile, file_id)
-    transfers = pain001.read(payout.document).transfers  # exactly as sent, with their execution dates
+    msg_id, transfers = await ctx.db.run(_sent, ctx, file_id)
     try:
-        statuses = await bank_of(ctx).fetch_status(payout.msg_id, transfers)
+        statuses = await bank_of(ctx).fetch_status(msg_id, transfers)
     except ChannelError:
         statuses = None
     if statuses is not None and all(s.state == "not_found" for s in statuses):
         await send_file(ctx, file_id)  # the upload never arrived: send the same file again
     elif statuses is not None:
-        _settle(ctx, file_id, {s.end_to_end_id: s for s in statuses})
-    return _reschedule(ctx, file_id)
+        await ctx.db.run(_settle, ctx, file_id, {s.end_to_end_id: s for s in statuses})
+    return await ctx.db.run(_reschedule, ctx, file_id)
 
 
 def _settle(ctx: PaymentsContext, file_id: uuid.UUID, statuses: dict) -> None:

@@ -55,16 +55,23 @@ async def create_batch(
     ctx: PaymentsContext, merchant_id: uuid.UUID, key: str, request_hash: str, raw: str | bytes,
     category_purpose: str | None = None,
 ) -> tuple[TransferBatch, bool]:
-    bank = bank_of(ctx)
-    try:
-        batch, created = _book(ctx, bank, merchant_id, key, request_hash, raw, category_purpose)
-    except IntegrityError:
-        with ctx.db.reader() as session:
-            batch, created = _replay(session, merchant_id, key, request_hash), False
+    batch, created = await ctx.db.run(_book_once, ctx, bank_of(ctx), merchant_id, key, request_hash, raw, category_purpose)
     if created:
         await _send(ctx, batch.id)
+    return await ctx.db.run(_batch, ctx, batch.id), created
+
+
+def _book_once(ctx, bank, merchant_id, key, request_hash, raw, category_purpose) -> tuple[TransferBatch, bool]:
+    try:
+        return _book(ctx, bank, merchant_id, key, request_hash, raw, category_purpose)
+    except IntegrityError:
+        with ctx.db.reader() as session:
+            return _replay(session, merchant_id, key, request_hash), False
+
+
+def _batch(ctx: PaymentsContext, batch_id: uuid.UUID) -> TransferBatch:
     with ctx.db.reader() as session:
-        return session.get(TransferBatch, batch.id), created
+        return session.get(TransferBatch, batch_id)
 
 
 def _book(ctx, bank, merchant_id, key, request_hash, raw, category_purpose) -> tuple[TransferBatch, bool]:
@@ -119,14 +126,13 @@ def _replay(session, merchant_id, key, request_hash) -> TransferBatch:
 
 async def _send(ctx: PaymentsContext, batch_id: uuid.UUID) -> None:
     """Upload the stored file. An unclear answer is left to the poller, which asks first."""
-    with ctx.db.reader() as session:
-        batch = session.get(TransferBatch, batch_id)
+    batch = await ctx.db.run(_batch, ctx, batch_id)
     try:
         receipt = await bank_of(ctx).submit_file(batch.document)
     except ChannelError:
         return
     if receipt.status == "rejected":
-        _reject_batch(ctx, batch_id, f"{receipt.reason_code}: {receipt.reason}")
+        await ctx.db.run(_reject_batch, ctx, batch_id, f"{receipt.reason_code}: {receipt.reason}")
 
 
 def _reject_batch(ctx: PaymentsContext, batch_id: uuid.UUID, reason: str) -> None:
@@ -144,18 +150,26 @@ async def poll_batches(ctx: PaymentsContext) -> int:
     """Settle submitted batches from the bank's status reports (the worker calls this)."""
     if "bank" not in ctx.channels:
         return 0
-    with ctx.db.reader() as session:
-        due = session.scalars(select(TransferBatch.id).where(
-            TransferBatch.status == "submitted", TransferBatch.next_poll_at <= utcnow()).limit(POLL_BATCH_MAX)).all()
+    due = await ctx.db.run(_due, ctx)
     for batch_id in due:
         await poll_batch(ctx, batch_id)
     return len(due)
 
 
-async def poll_batch(ctx: PaymentsContext, batch_id: uuid.UUID) -> str:
+def _due(ctx: PaymentsContext) -> list[uuid.UUID]:
+    with ctx.db.reader() as session:
+        return list(session.scalars(select(TransferBatch.id).where(
+            TransferBatch.status == "submitted", TransferBatch.next_poll_at <= utcnow()).limit(POLL_BATCH_MAX)).all())
+
+
+def _batch_items(ctx: PaymentsContext, batch_id: uuid.UUID) -> tuple[TransferBatch, list[TransferItem]]:
     with ctx.db.reader() as session:
         batch = session.get(TransferBatch, batch_id)
-        items = session.scalars(select(TransferItem).where(TransferItem.batch_id == batch_id).order_by(TransferItem.line)).all()
+        return batch, list(session.scalars(select(TransferItem).where(TransferItem.batch_id == batch_id).order_by(TransferItem.line)).all())
+
+
+async def poll_batch(ctx: PaymentsContext, batch_id: uuid.UUID) -> str:
+    batch, items = await ctx.db.run(_batch_items, ctx, batch_id)
     try:
         statuses = await bank_of(ctx).fetch_status(batch.batch_no, [_as_line(i) for i in items])
     except ChannelError:
@@ -163,8 +177,8 @@ async def poll_batch(ctx: PaymentsContext, batch_id: uuid.UUID) -> str:
     if statuses is not None and all(s.state == "not_found" for s in statuses):
         await _send(ctx, batch_id)  # the upload never arrived: send the same file again
     elif statuses is not None:
-        _settle(ctx, batch_id, {s.end_to_end_id: s for s in statuses})
-    return _reschedule(ctx, batch_id)
+        await ctx.db.run(_settle, ctx, batch_id, {s.end_to_end_id: s for s in statuses})
+    return await ctx.db.run(_reschedule, ctx, batch_id)
 
 
 def _as_line(item: TransferItem) -> lines.TransferItem:

@@ -31,6 +31,10 @@ async def take_quote(ctx: PaymentsContext, merchant_id: uuid.UUID, sell: str, bu
         raise QuoteError(422, error.code, str(error)) from None
     except ChannelError as error:
         raise QuoteError(503, "channel_unavailable", f"the FX desk did not answer: {error}") from None
+    return await ctx.db.run(_keep, ctx, merchant_id, quote)
+
+
+def _keep(ctx: PaymentsContext, merchant_id: uuid.UUID, quote) -> FxQuote:
     with ctx.db.session() as session, session.begin():
         row = FxQuote(id=quote.id, merchant_id=merchant_id, channel=FX_CHANNEL, sell_currency=quote.sell,
                       buy_currency=quote.buy, rate=str(quote.rate), spread_bps=quote.spread_bps,

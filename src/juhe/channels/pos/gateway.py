@@ -72,7 +72,7 @@ class TerminalReversal:
 
 
 Recorder = Callable[[TerminalSale | TerminalReversal], Awaitable[None]]
-TerminalLookup = Callable[[str], Terminal | None]
+TerminalLookup = Callable[[str], Awaitable[Terminal | None]]  # async: the core looks terminals up in its database
 
 
 class TerminalGateway:
@@ -123,7 +123,7 @@ class TerminalGateway:
         kind = wire.kind_of(request)
         if kind is None and not wire.is_request(request):
             return None
-        terminal = self._terminals(request.get("41", ""))
+        terminal = await self._terminals(request.get("41", ""))
         if terminal is None:
             log.warning("pos.gateway_unknown_terminal", mti=request["t"], terminal=request.get("41"))
             return [wire.pack(wire.refusal(request, "97", "terminal not registered"), NO_KEY)]
