@@ -39,7 +39,7 @@ def test_format_option_reads_the_file_as_that_format(tmp_path):
     result = runner.invoke(statement_app, ["parse", str(path), "--format", "camt053", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["count"] == 2
     wrong = runner.invoke(statement_app, ["parse", str(path), "--format", "mt940"])
-    assert wrong.exit_code == 1 and "line 1: text outside any field" in wrong.stderr
+    assert wrong.exit_code == 1 and "line 1: not an MT940 statement (no :20: field)" in wrong.stderr
 
 
 def test_bad_file_exits_1_with_its_line_and_reason_on_stderr(tmp_path):

@@ -52,6 +52,30 @@ class BankStatement:
     opening_balance: Money | None  # signed: negative is an overdraft
     closing_balance: Money | None
     entries: list[BankEntry]
+    closing_position: int | None = None  # where the closing balance is: its line (MT940, camt.053)
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceMismatch:
+    """A statement whose booked lines do not lead from its opening to its closing balance: a line
+    lost, added or altered between the bank's books and the file. The file is still read; this is
+    what reconciliation raises a case for."""
+
+    statement_id: str
+    account: str
+    line: int | None  # the closing balance's
+    opening: Money
+    closing: Money  # as the bank states it
+    computed_closing: Money  # opening + booked lines
+
+    @property
+    def difference(self) -> Money:
+        return Money(self.closing.amount_minor - self.computed_closing.amount_minor, self.closing.currency)
+
+    def message(self) -> str:
+        return (f"statement {self.statement_id}: opening balance and lines make "
+                f"{self.computed_closing.decimal_text()}, the closing balance says {self.closing.decimal_text()} "
+                f"{self.closing.currency}")  # fmt: skip
 
 
 def signed_minor(entry: BankEntry) -> int:
@@ -59,6 +83,21 @@ def signed_minor(entry: BankEntry) -> int:
     if entry.status != "BOOK":
         return 0
     return entry.amount.amount_minor if entry.direction == "credit" else -entry.amount.amount_minor
+
+
+def balance_mismatches(statements: list[BankStatement]) -> list[BalanceMismatch]:
+    """Every statement whose booked entries do not add up to its closing balance (one with a
+    balance missing cannot be checked: camt.053 may carry none)."""
+    found = []
+    for statement in statements:
+        opening, closing = statement.opening_balance, statement.closing_balance
+        if opening is None or closing is None or opening.currency != closing.currency:
+            continue
+        computed = opening.amount_minor + sum(signed_minor(e) for e in statement.entries)
+        if computed != closing.amount_minor:
+            found.append(BalanceMismatch(statement.statement_id, statement.account, statement.closing_position,
+                                         opening, closing, Money(computed, closing.currency)))  # fmt: skip
+    return found
 
 
 def statement_lines(statements: list[BankStatement], zone: ZoneInfo) -> list[StatementLine]:
