@@ -65,10 +65,16 @@ def worker() -> None:
     settings = get_settings()
 
     async def main() -> None:
+        from juhe import loop_lag
+
         runtime = Runtime(settings, Database(settings.database_url), host_sandboxes=False)
+        stop = asyncio.Event()
+        lag_probe = loop_lag.start(stop)
         try:
-            await run_worker(runtime, asyncio.Event())
+            await run_worker(runtime, stop)
         finally:
+            stop.set()
+            await lag_probe
             await runtime.close()
 
     asyncio.run(main())
@@ -262,21 +268,27 @@ def bench_recon(
 
 @bench_app.command("payments")
 def bench_payments(
-    payments: int = typer.Option(2_000, "--payments", help="Complete payments to measure."),
+    payments: int = typer.Option(2_000, "--payments", help="Complete payments to measure per run."),
     concurrency: int = typer.Option(16, "--concurrency", help="Payers at once."),
-    database_url: str = typer.Option(None, "--database-url", help="Default: SQLite in a temp dir; "
-                                     "'postgresql': a throwaway server."),
-    api_processes: int = typer.Option(1, "--api-processes", help="1: API + worker in one process; "
-                                      "more: that many API processes beside a `juhe worker`."),
-    as_json: bool = typer.Option(False, "--json", help="Print {payments_per_s, baseline_rps, ratio, p50_ms, p99_ms}."),
+    only: str = typer.Option(None, "--only", help="sqlite or postgresql (default: both)."),
+    postgres_url: str = typer.Option(None, "--postgres-url", help="Use this (empty) server; default: a throwaway one per run."),
+    api_processes: str = typer.Option("1,2", "--api-processes", help="PostgreSQL runs: API processes of each, "
+                                      "comma-separated (1: API + worker in one process; more: that many beside a `juhe worker`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print {sqlite: {...}, postgresql: {...}}, each with payments_per_s, "
+                                 "p50_ms, p95_ms, p99_ms, baseline_per_s, ratio, commits_per_payment, api_processes, loop_stalls."),
 ) -> None:
-    """Complete payments per second over HTTP (create → sandbox → notification → ledger → webhook) vs. GET /healthz."""
+    """Complete payments per second over HTTP (create → sandbox → notification → ledger → webhook) on SQLite and
+    PostgreSQL vs. a bare INSERT + commit endpoint on the same server."""
     from juhe.bench import payments as bench, report
 
+    try:
+        processes = tuple(int(n) for n in api_processes.split(","))
+    except ValueError:
+        fail(f"--api-processes takes numbers separated by commas, e.g. 1,2; not {api_processes!r}")
     with report.progress_bars() as progress:
         try:
-            result = bench.run(payments=payments, concurrency=concurrency, database_url=database_url,
-                               api_processes=api_processes, progress=progress)
+            result = bench.run(only=only, postgres_url=postgres_url, api_processes=processes, payments=payments,
+                               concurrency=concurrency, progress=progress)
         except bench.BenchError as e:
             fail(str(e), 1)
     result.print(as_json=as_json, console=console)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
 
 from juhe.api import aml, errors, risk, fx, health, ledger, merchants, monitor, payments, reconciliations, settlements, terminals, transfers, webhooks
+from juhe import loop_lag
 from juhe.config import get_settings
 from juhe.db.engine import Database
 from juhe.runtime import Runtime, run_worker
@@ -58,9 +60,12 @@ def create_app(database: Database | None = None, runtime: Runtime | None = None,
         app.state.db, app.state.payments = db, own_runtime.payments
         app.state.pos_gateway_port = await own_runtime.start_pos_gateway()
         stop = asyncio.Event()
+        gc.freeze()  # what start-up built lives on: later full collections need not walk it (tens of ms each)
+        lag_probe = loop_lag.start(stop)
         worker = asyncio.create_task(run_worker(own_runtime, stop)) if with_worker else None
         yield
         stop.set()
+        await lag_probe
         if worker is not None:
             await worker
         await own_runtime.stop_pos_gateway()

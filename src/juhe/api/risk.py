@@ -25,7 +25,6 @@ from juhe.api.payments import Ctx
 from juhe.db.engine import Database
 from juhe.db.models import Merchant, new_id
 from juhe.db.types import utcnow
-from juhe.merchants import Principal
 from juhe.payments.context import PaymentsContext
 from juhe.payments.risk_hook import EngineRisk
 from juhe.risk.dryrun import DryRun

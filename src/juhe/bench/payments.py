@@ -1,5 +1,7 @@
-"""`juhe bench payments`: complete payments per second over HTTP, beside a baseline of a
-trivial endpoint (`GET /healthz`) of the same server measured in the same run.
+"""`juhe bench payments`: complete payments per second over HTTP on SQLite and on PostgreSQL
+(with 1 and 2 API processes), beside a baseline measured in the same run: a bare endpoint doing
+one INSERT + commit through the same stack (`juhe.bench.baseline`), the ceiling of this machine
+for a request that writes.
 
 A payment is complete when the merchant's webhook receiver got its signed
 `payment.succeeded`: create (`POST /v1/payments`) → the channel's sandbox books the order →
@@ -13,17 +15,16 @@ payers run at once, each starting its next payment when the previous one's webho
 Payments go round-robin over the channels (QR scenario). Before measuring, a warm-up of
 `2 × concurrency` payments (not counted) opens connections and fills caches.
 
-Baseline: `GET /healthz` at the same concurrency, as many requests as payments (at least 500).
-The ratio is payments/s over baseline requests/s: the share of the server's plain HTTP
-capacity that a complete payment gets.
+Baseline: `POST /bench/insert` at the same concurrency, as many requests as payments (at least
+500). The ratio is payments/s over baseline requests/s. Beside the rates: durable commits per
+payment (`juhe_db_commits_total` of every server process, webhook delivery included) and
+event-loop stalls over 50 ms (`juhe_event_loop_lag_seconds`) during the measured payments.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,14 +34,22 @@ from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy import func, select
 
-from juhe.bench.report import Comparison, Report, track
-from juhe.bench.stack import Stack, StackError, StackOptions, WebhookEvent, channels_for
+from rich.table import Table
+
+from juhe.bench import baseline
+from juhe.bench.report import printed_json, track
+from juhe.bench.stack import THROWAWAY_POSTGRES, Stack, StackError, StackOptions, WebhookEvent, channels_for
 from juhe.channels.simkit import Faults
+from juhe.loop_lag import STALL_S
 
 DEFAULT_PAYMENTS = 2_000
 DEFAULT_CONCURRENCY = 16
 AIM_PAYMENTS_PER_S = 200  # on 2 cores, from the issue
 AIM_P99_MS = 150
+AIM_RATIO = 0.3
+AIM_COMMITS = 3
+DATABASES = ("sqlite", "postgresql")
+POSTGRES_API_PROCESSES = (1, 2)
 BASELINE_MIN = 500
 PAYMENT_TIMEOUT_S = 30.0  # a payment not complete by then is counted incomplete
 WORKER_INTERVAL_S = 0.02  # the worker's idle sleep between rounds (outbox → webhook pick-up)
@@ -53,45 +62,92 @@ class BenchError(RuntimeError):
 
 @dataclass
 class PaymentsResult:
+    """One run: one database, one layout of API processes."""
+
     payments: int
     concurrency: int
     database: str
     payments_per_s: float
-    baseline_rps: float
+    baseline_per_s: float
     latencies_ms: list[float]
+    api_processes: int = 1
+    commits: float = 0.0  # durable commits during the measured payments, every server process
+    loop_stalls: int = 0  # event-loop wake-ups later than loop_lag.STALL_S during them
     incomplete: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
-    def comparison(self) -> Comparison:
-        return Comparison("payments", "payments", f"complete payments, {self.concurrency} at once", self.payments,
-                          self.payments_per_s, self.baseline_rps, group_label="HTTP", unit="per_s",
-                          unit_label="per s", aim_rate=AIM_PAYMENTS_PER_S)
+    def ratio(self) -> float:
+        rate, baseline = round(self.payments_per_s, 1), round(self.baseline_per_s, 1)
+        return round(rate / baseline, 4) if baseline > 0 else 0.0
+
+    @property
+    def commits_per_payment(self) -> float:
+        return round(self.commits / self.payments, 2)
 
     def percentile_ms(self, q: float) -> float:
         return round(percentile(self.latencies_ms, q), 1)
 
     def figures(self) -> dict[str, float]:
-        rate, baseline, ratio = self.comparison.rounded
-        return {"payments_per_s": rate, "baseline_rps": baseline, "ratio": ratio,
-                "p50_ms": self.percentile_ms(50), "p99_ms": self.percentile_ms(99)}
+        return {"payments_per_s": round(self.payments_per_s, 1), "baseline_per_s": round(self.baseline_per_s, 1),
+                "ratio": self.ratio, "p50_ms": self.percentile_ms(50), "p95_ms": self.percentile_ms(95),
+                "p99_ms": self.percentile_ms(99), "commits_per_payment": self.commits_per_payment,
+                "api_processes": self.api_processes, "loop_stalls": self.loop_stalls}
 
-    def report(self) -> Report:
-        report = Report(f"Complete payments over HTTP vs. GET /healthz on the same server ({self.database})")
-        report.add(self.comparison)
-        p50, p99 = self.percentile_ms(50), self.percentile_ms(99)
-        mark = "✓" if p99 <= AIM_P99_MS else "✗"
-        report.notes.append(f"Latency, create request → signed payment.succeeded at the receiver: p50 {p50:,.1f} ms, "
-                            f"p99 {p99:,.1f} ms (aim ≤ {AIM_P99_MS} ms {mark}), max {max(self.latencies_ms, default=0):,.1f} ms.")
-        report.notes.extend(self.notes)
-        return report
+
+@dataclass
+class PaymentsSuite:
+    """The runs of one `juhe bench payments`: SQLite, and PostgreSQL with 1 and 2 API processes."""
+
+    runs: list[PaymentsResult]
+
+    def figures(self) -> dict[str, dict]:
+        """{"sqlite": {...}, "postgresql": {...}}: per database its run with the most API
+        processes; the others of that database under "by_api_processes"."""
+        out: dict[str, dict] = {}
+        for key in dict.fromkeys(_database_key(run.database) for run in self.runs):
+            runs = sorted((run for run in self.runs if _database_key(run.database) == key), key=lambda r: r.api_processes)
+            out[key] = runs[-1].figures()
+            if len(runs) > 1:
+                out[key]["by_api_processes"] = {str(run.api_processes): run.figures() for run in runs}
+        return out
+
+    def table(self) -> Table:
+        table = Table(title="Complete payments over HTTP vs. a bare INSERT + commit endpoint on the same server",
+                      title_justify="left")
+        for heading in ("database", "API processes", "payments", "per s", "baseline per s", "ratio", "p50 ms",
+                        "p95 ms", "p99 ms", "commits / payment", "loop stalls"):
+            table.add_column(heading, justify="left" if heading == "database" else "right", no_wrap=True)
+        for run in self.runs:
+            f = run.figures()
+            table.add_row(run.database, str(run.api_processes), f"{run.payments:,}",
+                          _marked(f"{f['payments_per_s']:,.0f}", f["payments_per_s"] >= AIM_PAYMENTS_PER_S),
+                          f"{f['baseline_per_s']:,.0f}", _marked(f"{f['ratio']:.2f}", f["ratio"] >= AIM_RATIO),
+                          f"{f['p50_ms']:,.1f}", f"{f['p95_ms']:,.1f}", _marked(f"{f['p99_ms']:,.1f}", f["p99_ms"] <= AIM_P99_MS),
+                          _marked(f"{f['commits_per_payment']:.2f}", f["commits_per_payment"] <= AIM_COMMITS),
+                          _marked(str(run.loop_stalls), run.loop_stalls == 0))
+        return table
 
     def print(self, *, as_json: bool = False, console: Console | None = None) -> None:
-        if as_json:
-            sys.stdout.write(json.dumps(self.figures()) + "\n")
-            sys.stdout.flush()
+        if printed_json(self.figures(), as_json):
             return
-        self.report().print(console=console)
+        console = console or Console()
+        console.print(self.table())
+        console.print(f"[dim]Aims (✓ met, ✗ missed): ≥ {AIM_PAYMENTS_PER_S}/s, ratio ≥ {AIM_RATIO:g}, p99 ≤ {AIM_P99_MS} ms, "
+                      f"≤ {AIM_COMMITS} commits per payment, no event-loop stall > {STALL_S * 1000:g} ms. Latency: create "
+                      f"request → signed payment.succeeded at the receiver. Commits: transactions that wrote, in every "
+                      f"server process (API and worker: webhook delivery included).[/dim]")
+        for run in self.runs:
+            for note in run.notes:
+                console.print(f"[dim]{run.database}, {run.api_processes} API process(es): {note}[/dim]")
+
+
+def _marked(text: str, met: bool) -> str:
+    return f"[green]{text} ✓[/green]" if met else f"[red]{text} ✗[/red]"
+
+
+def _database_key(label: str) -> str:
+    return label.lower()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -138,7 +194,22 @@ class Completions:
             self.waiting.pop(payment_id, None)
 
 
-def run(
+def run(*, only: str | None = None, postgres_url: str | None = None,
+        api_processes: tuple[int, ...] = POSTGRES_API_PROCESSES, progress: Progress | None = None,
+        **options) -> PaymentsSuite:
+    """SQLite with one API process, PostgreSQL with each of `api_processes` (a throwaway server
+    per run unless `postgres_url` is given)."""
+    if only is not None and only not in DATABASES:
+        raise BenchError(f"--only must be one of {', '.join(DATABASES)}, not {only!r}")
+    if not api_processes or min(api_processes) < 1:
+        raise BenchError("--api-processes must list numbers of at least 1, e.g. 1,2")
+    plan = [] if only == "postgresql" else [(None, 1)]
+    if only != "sqlite":
+        plan += [(postgres_url or THROWAWAY_POSTGRES, n) for n in api_processes]
+    return PaymentsSuite([run_one(database_url=url, api_processes=n, progress=progress, **options) for url, n in plan])
+
+
+def run_one(
     *,
     payments: int = DEFAULT_PAYMENTS,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -208,12 +279,13 @@ async def _measure(stack: Stack, holder: dict, payments: int, concurrency: int, 
             await asyncio.gather(*(payer() for _ in range(min(concurrency, count))))
             return latencies, incomplete, time.perf_counter() - started
 
-        async def baseline(count: int, advance) -> float:
+        async def insert_baseline(count: int, advance) -> float:
             numbers = iter(range(count))
+            body = {"amount_minor": AMOUNT_MINOR, "currency": "CNY", "scenario": "qr", "subject": "Bench tea"}
 
             async def caller() -> None:
                 for _ in numbers:
-                    answer = await client.get("/healthz")
+                    answer = await client.post(baseline.PATH, json=body)
                     answer.raise_for_status()
                     advance(1)
 
@@ -224,17 +296,21 @@ async def _measure(stack: Stack, holder: dict, payments: int, concurrency: int, 
         warmup = 2 * concurrency
         await payers(warmup, f"warm-{run_id}", track(progress, "warm-up payments", warmup))
         baseline_count = max(BASELINE_MIN, payments)
-        baseline_rps = await baseline(baseline_count, track(progress, "baseline GET /healthz", baseline_count))
-        cpu_before = stack.cpu_seconds()
+        baseline_rps = await insert_baseline(baseline_count, track(progress, "baseline INSERT + commit", baseline_count))
+        await _settled(stack)
+        cpu_before, before = stack.cpu_seconds(), _counters(stack)
         latencies, incomplete, elapsed_s = await payers(payments, f"bench-{run_id}",
                                                         track(progress, "complete payments", payments))
-        cpu_after = stack.cpu_seconds()
+        await _settled(stack)  # the last payments' webhook deliveries are marked done
+        cpu_after, after = stack.cpu_seconds(), _counters(stack)
     if incomplete:
         tail = stack.log_tail("api") if not stack.options.in_process else ""
         raise BenchError(f"{incomplete} of {payments} payments got no payment.succeeded within {PAYMENT_TIMEOUT_S:g} s"
                          + (f"; API log: {tail}" if tail else ""))
-    result = PaymentsResult(payments, concurrency, _database_label(stack), payments / elapsed_s, baseline_rps, latencies)
-    result.notes.extend(_checks(stack, completions, warmup + payments))
+    result = PaymentsResult(payments, concurrency, _database_label(stack), payments / elapsed_s, baseline_rps, latencies,
+                            api_processes=stack.options.api_processes, commits=after[0] - before[0],
+                            loop_stalls=round(after[1] - before[1]))
+    result.notes.extend(await asyncio.to_thread(_checks, stack, completions, warmup + payments))
     result.notes.append(_cpu_note(cpu_before, cpu_after, payments, elapsed_s))
     result.notes.append(f"Channels {', '.join(channels)} (QR, round-robin); sandbox fault auto_pay_after_ms=0; "
                         f"worker interval {stack.options.worker_interval_s:g} s; "
@@ -242,6 +318,25 @@ async def _measure(stack: Stack, holder: dict, payments: int, concurrency: int, 
                            f"{_api_layout(stack.options.api_processes)}, each sandbox, and this load generator + "
                            f"webhook receiver in separate processes."))
     return result
+
+
+def _counters(stack: Stack) -> tuple[float, float]:
+    """(durable commits so far, event-loop stalls so far) over every server process."""
+    lag, samples = "juhe_event_loop_lag_seconds", stack.metrics()
+    stalls = stack.metric(f"{lag}_count", samples) - stack.metric(f"{lag}_bucket", samples, le=str(STALL_S))
+    return stack.metric("juhe_db_commits_total", samples), stalls
+
+
+async def _settled(stack: Stack, quiet_s: float = 0.3, timeout_s: float = 10.0) -> None:
+    """Wait until the servers stop committing (the worker's last deliveries, the warm-up's tail)."""
+    deadline = time.monotonic() + timeout_s
+    last = stack.metric("juhe_db_commits_total")
+    while time.monotonic() < deadline:
+        await asyncio.sleep(quiet_s)
+        now = stack.metric("juhe_db_commits_total")
+        if now == last:
+            return
+        last = now
 
 
 def _checks(stack: Stack, completions: Completions, expected: int) -> list[str]:

@@ -184,14 +184,17 @@ class Stack:
     # -- lifecycle
 
     def start(self) -> Stack:
+        from juhe.bench import baseline
         from juhe.db.engine import Database
         from juhe.demo import seed_demo
 
         self.dir = Path(tempfile.mkdtemp(prefix="juhe-stack-"))
+        (self.dir / "metrics").mkdir()
         try:
             self.database_url = self._database_url()
             self.db = Database(self.database_url)  # migrates before any server opens it
             seeded = seed_demo(self.db, self.dir / "keys.json")
+            baseline.create_table(self.db)
             self.merchants = seeded["merchants"]
             if self.options.in_process:
                 self._start_in_process()
@@ -237,10 +240,12 @@ class Stack:
             "JUHE_PAYMENT_TTL_S": str(o.payment_ttl_s),
             "JUHE_LOG_LEVEL": "warning",
             "JUHE_WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the merchant's receiver runs on this machine
+            "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "metrics"),  # every server process's figures, summed
         }
 
     def _start_in_process(self) -> None:
         from juhe.api.app import create_app
+        from juhe.bench import baseline
         from juhe.config import Settings, get_settings
         from juhe.runtime import Runtime
 
@@ -255,7 +260,9 @@ class Stack:
         )
         self._runtime = Runtime(settings, self.db, host_sandboxes=True)
         self.sandbox_urls = {code: running.server.base_url for code, running in self._runtime.sandboxes.items()}
-        self._server = ServerThread(create_app(self.db, self._runtime, with_worker=True), api_port).start()
+        app = create_app(self.db, self._runtime, with_worker=True)
+        baseline.add_route(app, self.db)
+        self._server = ServerThread(app, api_port).start()
         self.api_url = self._server.base_url
 
     def _start_processes(self) -> None:
@@ -324,6 +331,23 @@ class Stack:
             family = _descendants(process.pid, stats)  # uvicorn's worker processes, say
             cpu[name] = sum(stats[pid][1] for pid in family if pid in stats)
         return cpu
+
+    def metrics(self) -> list:
+        """Prometheus samples summed over the API and worker processes (an in-process stack: this
+        process's), read at one moment: compare figures from one call, not from two."""
+        from prometheus_client import REGISTRY, CollectorRegistry
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = REGISTRY
+        if not self.options.in_process:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=str(self.dir / "metrics"))
+        return [sample for family in registry.collect() for sample in family.samples]
+
+    def metric(self, sample: str, samples: list | None = None, **labels: str) -> float:
+        """One sample's value, e.g. `metric("juhe_db_commits_total")`, from `samples` or a fresh read."""
+        return sum(s.value for s in (self.metrics() if samples is None else samples)
+                   if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()))
 
     def log_count(self, texts: tuple[str, ...], names: tuple[str, ...] = ("api", "worker")) -> int | None:
         """How many lines of these server processes' logs contain one of `texts` (None: no logs,
@@ -496,9 +520,13 @@ def api_app(with_worker: bool = True):
     from juhe.db.engine import Database
     from juhe.runtime import Runtime
 
+    from juhe.bench import baseline
+
     settings = get_settings()
     db = Database(settings.database_url)
-    return create_app(db, Runtime(settings, db, host_sandboxes=False), with_worker=with_worker)
+    app = create_app(db, Runtime(settings, db, host_sandboxes=False), with_worker=with_worker)
+    baseline.add_route(app, db)
+    return app
 
 
 def api_app_without_worker():

@@ -141,9 +141,10 @@ def _sqlite_engine(url: str, **kwargs) -> Engine:
 
 
 def _count_commits(engine: Engine) -> None:
-    @event.listens_for(engine, "before_cursor_execute")
-    def mark_write(connection, _cursor, statement, *_args) -> None:
-        if not statement.lstrip()[:9].upper().startswith(READ_ONLY_PREFIXES):
+    @event.listens_for(engine, "after_cursor_execute")
+    def mark_write(connection, cursor, statement, *_args) -> None:
+        # An UPDATE or DELETE that matched no row (a housekeeping sweep with nothing due) wrote nothing.
+        if cursor.rowcount != 0 and not statement.lstrip()[:9].upper().startswith(READ_ONLY_PREFIXES):
             connection.info["juhe_wrote"] = True
 
     @event.listens_for(engine, "commit")
