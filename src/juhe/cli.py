@@ -16,6 +16,7 @@ from juhe.aml.commands import aml_app
 from juhe.config import get_settings
 from juhe.recon.commands import recon_app, statement_app
 from juhe.bench.risk_command import bench_risk
+from juhe.bench.trace import bench_trace
 from juhe.risk.commands import risk_app
 from juhe.settlement.commands import settle_app
 
@@ -177,6 +178,7 @@ app.add_typer(aml_app, name="aml")
 app.add_typer(settle_app, name="settle")
 app.add_typer(risk_app, name="risk")
 bench_app.command("risk")(bench_risk)
+bench_app.command("trace")(bench_trace)
 
 
 @transfers_app.command("export-pain001")

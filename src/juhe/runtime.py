@@ -118,11 +118,13 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     from juhe.monitor.service import Evaluator
     from juhe.payments.poller import poll_due
     from juhe.settlement.payouts import poll_payouts
+    from juhe.trace.publisher import TracePublisher
     from juhe.transfers.service import poll_batches
     from juhe.webhooks.delivery import deliver_due
 
     evaluator = Evaluator(runtime.db)
     aml_daily = DailyMonitoring(runtime.db)
+    trace = TracePublisher(runtime.db)
     loop = asyncio.get_running_loop()
     aml_from = loop.time() + AML_FIRST_RUN_DELAY_S
     while not stop.is_set():
@@ -137,6 +139,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             if loop.time() >= aml_from:  # a day's monitoring can take a while: not while the process starts up
                 await asyncio.to_thread(aml_daily.run_if_due)
             await asyncio.to_thread(_housekeeping, runtime.db, expire_holds, purge_expired)
+            await asyncio.to_thread(trace.run_if_due)  # payment events and ledger transactions into the Merkle log
         except Exception:  # the loop must survive one bad round; the error is logged
             log.exception("worker round failed")
         try:

@@ -135,6 +135,7 @@ def load_all_models() -> None:
     import juhe.payments.models  # noqa: F401
     import juhe.recon.models  # noqa: F401
     import juhe.settlement.models  # noqa: F401
+    import juhe.trace.models  # noqa: F401
     import juhe.transfers.models  # noqa: F401
     import juhe.treasury.models  # noqa: F401
     import juhe.verification.models  # noqa: F401
