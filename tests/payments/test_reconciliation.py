@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -17,7 +18,7 @@ from juhe.channels.simkit import Faults
 from juhe.config import get_settings
 from juhe.ledger import verify_ledger
 from juhe.payments.models import Payment
-from juhe.recon.models import ReconCase, ReconItem
+from juhe.recon.models import ReconCase, ReconCaseEvent, ReconItem
 from juhe.recon.service import ReconRunError, run_reconciliation
 
 TOKEN = "platform-operator-token-for-tests"
@@ -133,3 +134,19 @@ def test_bad_requests_are_refused_and_change_nothing(stack, platform):
     assert broken.value.status == 422
     assert stack.api.get("/v1/reconciliations", headers=platform).json()["data"] == []
     assert stack.api.get(f"/v1/reconciliations/cases/{uuid.uuid4()}", headers=merchant_finance).status_code == 404
+
+
+def test_a_bank_statement_that_does_not_add_up_is_reconciled_and_raises_a_balance_case(stack, platform):
+    raw = (Path(__file__).parents[1] / "recon" / "data" / "mt940" / "boc_balance_mismatch.sta").read_bytes()
+    run, created = asyncio.run(run_reconciliation(stack.runtime.payments, "bank", date(2025, 11, 24), statement=raw))
+    assert created and run.statement_lines == 2  # both lines are reconciled, not the day refused
+    [warning] = run.summary["warnings"]
+    assert (warning["code"], warning["line"], warning["difference_minor"]) == ("balance_mismatch", 9, 300_00)
+    [case] = [c for c in cases(stack) if c.category == "balance_mismatch"]
+    # ours: what the opening balance and the lines make; the channel's: the closing balance the bank states
+    assert (case.ours_amount_minor, case.channel_amount_minor) == (100000_00 - 8500_00 + 2000_00, 93800_00)
+    assert (case.status, case.line_no, case.currency, case.merchant_id) == ("open", 9, "CNY", None)
+    assert run.summary["open_cases"] == sum(c.status == "open" for c in cases(stack))
+    with stack.db.reader() as session:
+        [opened] = session.scalars(select(ReconCaseEvent).where(ReconCaseEvent.case_id == case.id))
+    assert "make 93500.00, the closing balance says 93800.00 CNY" in opened.comment

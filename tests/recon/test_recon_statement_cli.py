@@ -25,7 +25,7 @@ def test_json_is_one_object_with_lines_count_and_totals_per_currency():
     result = runner.invoke(statement_app, ["parse", str(DATA / "wechatpay_trade_bill.csv"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert set(summary) == {"format", "lines", "count", "totals"}
+    assert set(summary) == {"format", "lines", "count", "totals", "warnings"} and summary["warnings"] == []
     assert (summary["format"], summary["count"]) == ("wechatpay", 4)
     assert summary["totals"] == {"CNY": {"credit_minor": 37940, "debit_minor": 2000}}
     refund = summary["lines"][2]
@@ -57,3 +57,20 @@ def test_unknown_file_and_missing_file_are_refused(tmp_path):
     unknown = runner.invoke(statement_app, ["parse", str(path)])
     assert unknown.exit_code == 1 and "(unknown_format)" in unknown.stderr
     assert runner.invoke(statement_app, ["parse", str(tmp_path / "nowhere.csv")]).exit_code == 2
+
+
+def test_a_statement_that_does_not_add_up_is_shown_with_its_warning():
+    path = str(DATA / "mt940" / "boc_balance_mismatch.sta")
+    result = runner.invoke(statement_app, ["parse", path, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["count"] == 2 and summary["totals"] == {"CNY": {"credit_minor": 2000_00, "debit_minor": 8500_00}}
+    [warning] = summary["warnings"]
+    assert {k: warning[k] for k in ("code", "line", "statement_id", "closing_minor", "computed_closing_minor")} == {
+        "code": "balance_mismatch", "line": 9, "statement_id": "BOC20251124",
+        "closing_minor": 93800_00, "computed_closing_minor": 100000_00 - 8500_00 + 2000_00,
+    }  # fmt: skip
+    table = runner.invoke(statement_app, ["parse", path])
+    assert table.exit_code == 0
+    assert ("warning: line 9: statement BOC20251124: opening balance and lines make 93500.00, the closing balance "
+            "says 93800.00 CNY (balance_mismatch)") in " ".join(table.output.split())

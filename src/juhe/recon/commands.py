@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from juhe.money import Money
 from juhe.recon.statements import (
-    FORMATS, STATEMENT_BYTES_MAX, StatementError, detect_format, parse_statement, statement_totals,
+    FORMATS, STATEMENT_BYTES_MAX, ReadStatement, StatementError, detect_format, read_statement, statement_totals,
 )  # fmt: skip
 
 statement_app = typer.Typer(help="Channel statements: trade bills, camt.053, MT940.", no_args_is_help=True)
@@ -32,19 +31,20 @@ def parse(
     channel: str = typer.Option(None, "--channel", help="Channel code (crossborder: the correspondent's camt.053)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Print the file's lines as reconciliation reads them; a file that cannot be read whole exits 1."""
+    """Print the file's lines as reconciliation reads them, and its warnings (a statement that does not
+    add up to its closing balance); a file that cannot be read whole exits 1."""
     if file.stat().st_size > STATEMENT_BYTES_MAX:
         _fail(f"{file} has {file.stat().st_size} bytes; a statement has at most {STATEMENT_BYTES_MAX}")
     raw = file.read_bytes()
     try:
-        frame = parse_statement(raw, fmt, channel)
+        read = read_statement(raw, fmt, channel)
     except StatementError as error:
         _fail(f"{error} ({error.code})")
     detected = fmt or (detect_format(raw) if raw.strip() else None)  # None: a channel's empty day
     if as_json:
-        print(json.dumps(_summary(detected, frame), ensure_ascii=False))
+        print(json.dumps(_summary(detected, read), ensure_ascii=False))
         return
-    _print_table(detected, frame)
+    _print_table(detected, read)
 
 
 def _fail(message: str) -> None:
@@ -53,16 +53,19 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _summary(fmt: str | None, frame: pl.DataFrame) -> dict:
+def _summary(fmt: str | None, read: ReadStatement) -> dict:
+    frame = read.frame
     lines = [
         {**row, "occurred_at": row["occurred_at"].isoformat() if row["occurred_at"] else None}
         for row in frame.to_dicts()
     ]
-    return {"format": fmt, "lines": lines, "count": frame.height, "totals": statement_totals(frame)}
+    return {"format": fmt, "lines": lines, "count": frame.height, "totals": statement_totals(frame),
+            "warnings": read.warnings}  # fmt: skip
 
 
-def _print_table(fmt: str | None, frame: pl.DataFrame) -> None:
+def _print_table(fmt: str | None, read: ReadStatement) -> None:
     """One row per line; the amount signed by direction (+ credit, − debit) to keep the table narrow."""
+    frame = read.frame
     table = Table(title=f"{fmt or 'empty'}: {frame.height} lines")
     for column in COLUMNS:
         table.add_column(column, justify="right" if column in ("line", "amount", "fee") else "left", overflow="fold")
@@ -83,6 +86,9 @@ def _print_table(fmt: str | None, frame: pl.DataFrame) -> None:
     for currency, total in statement_totals(frame).items():
         credit, debit = Money(total["credit_minor"], currency), Money(total["debit_minor"], currency)
         console.print(f"{currency}: credits {credit.decimal_text()}, debits {debit.decimal_text()}", markup=False)
+    for warning in read.warnings:
+        place = f"line {warning['line']}: " if warning.get("line") is not None else ""
+        console.print(f"warning: {place}{warning['message']} ({warning['code']})", markup=False)
 
 
 recon_app = typer.Typer(help="Reconciliation of channel statements against our books.", no_args_is_help=True)

@@ -6,6 +6,9 @@ up — we ask the channel, and its answer moves the payment on and books it (an 
 abandoned is refunded, as for any late payment); a line the statement repeats; an item that
 settles on the next business date (carried, and judged on that date, never reported twice).
 
+A statement that does not add up to its own closing balance (a warning of the parse) is still
+reconciled line by line, and becomes a `balance_mismatch` case of its own with both figures.
+
 A run per channel and date is kept once: running it again returns the first run unchanged.
 """
 
@@ -29,7 +32,7 @@ from juhe.payments.outcomes import apply_payment_status
 from juhe.recon.matching import ReconError, Result, business_day, match
 from juhe.recon.models import ReconCase, ReconCaseEvent, ReconItem, ReconRun
 from juhe.recon.ours import our_items
-from juhe.recon.statements import StatementError, has_reader, lines_frame, parse_statement
+from juhe.recon.statements import ReadStatement, StatementError, has_reader, lines_frame, read_statement
 
 SYSTEM = "system:recon"
 SETTLED = ("succeeded", "refunded")
@@ -57,11 +60,11 @@ async def run_reconciliation(ctx: PaymentsContext, channel: str, business_date: 
     if existing is not None:
         return existing, False
     raw = statement if statement is not None else await _download(ctx, channel, business_date)
-    result, lines = _match(ctx, channel, business_date, raw, options)
+    result, read = _match(ctx, channel, business_date, raw, options)
     proven = await _prove(ctx, result.discrepancies())
     try:
         with ctx.db.session() as session, session.begin():
-            return _store(session, channel, business_date, raw, lines, result, proven), True
+            return _store(session, channel, business_date, raw, read, result, proven), True
     except IntegrityError:  # a concurrent run of the same date won
         return _existing(ctx, channel, business_date), False
 
@@ -78,9 +81,10 @@ async def _download(ctx: PaymentsContext, channel: str, business_date: date) -> 
         raise ReconRunError(502, "statement_unavailable", f"{channel} statement of {business_date}: {e}") from None
 
 
-def _match(ctx: PaymentsContext, channel: str, business_date: date, raw: bytes, options: Options) -> tuple[Result, int]:
+def _match(ctx: PaymentsContext, channel: str, business_date: date, raw: bytes,
+           options: Options) -> tuple[Result, ReadStatement]:  # fmt: skip
     try:
-        statement = _statement(ctx, channel, raw)
+        read = _statement(ctx, channel, raw)
     except StatementError as e:
         raise ReconRunError(422, e.code, f"{channel} statement of {business_date}: {e}") from None
     day = business_day(business_date, options.tz, options.cutoff)
@@ -89,20 +93,20 @@ def _match(ctx: PaymentsContext, channel: str, business_date: date, raw: bytes, 
         ours = our_items(session, channel, day.start, day.end)
         carried = _carried(session, channel, before)
     try:
-        return match(statement, ours, business_date, tz=options.tz, cutoff=options.cutoff, carried=carried), statement.height
+        return match(read.frame, ours, business_date, tz=options.tz, cutoff=options.cutoff, carried=carried), read
     except ReconError as e:
         raise ReconRunError(422, e.code, str(e)) from None
 
 
-def _statement(ctx: PaymentsContext, channel: str, raw: bytes) -> pl.DataFrame:
+def _statement(ctx: PaymentsContext, channel: str, raw: bytes) -> ReadStatement:
     """The common formats are read here, line-exact; a channel with a format of its own parses it."""
     if has_reader(channel):
-        return parse_statement(raw, channel=channel)
+        return read_statement(raw, channel=channel)
     try:
         lines = ctx.channels[channel].parse_statement(raw)
     except (ValueError, KeyError, UnicodeDecodeError) as e:
         raise StatementError("malformed_statement", f"{type(e).__name__}: {e}", None) from None
-    return lines_frame(lines, channel)
+    return ReadStatement(lines_frame(lines, channel))
 
 
 def _carried(session: Session, channel: str, before) -> pl.DataFrame:
@@ -158,16 +162,19 @@ async def _ask_channel(ctx: PaymentsContext, row: dict) -> str | None:
     return apply_payment_status(ctx, attempt.order_no, status, "reconciliation") if status.state == "succeeded" else None
 
 
-def _store(session: Session, channel: str, business_date: date, raw: bytes, lines: int, result: Result,
+def _store(session: Session, channel: str, business_date: date, raw: bytes, read: ReadStatement, result: Result,
            proven: dict[int, str]) -> ReconRun:  # fmt: skip
-    run = ReconRun(id=uuid.uuid4(), channel=channel, business_date=business_date, statement_lines=lines,
-                   statement_sha256=hashlib.sha256(raw).hexdigest(), summary=_summary(result, proven))
+    run = ReconRun(id=uuid.uuid4(), channel=channel, business_date=business_date, statement_lines=read.frame.height,
+                   statement_sha256=hashlib.sha256(raw).hexdigest(), summary=_summary(result, proven, read.warnings))
     session.add(run)
     session.flush()
     _keep_items(session, run, result.rows)
     for index, row in enumerate(result.discrepancies().iter_rows(named=True)):
         if row["category"] != "cross_day":
             _open_case(session, run, row, proven.get(index))
+    for warning in read.warnings:
+        if warning["code"] == "balance_mismatch":
+            _open_case(session, run, _balance_case_row(warning), None)
     _alert_open_cases(session, run)
     return run
 
@@ -182,14 +189,27 @@ def _alert_open_cases(session: Session, run: ReconRun) -> None:
                     {"run_id": str(run.id), "open_cases": count}, f"recon:{run.id}:{merchant_id}")
 
 
-def _summary(result: Result, proven: dict[int, str]) -> dict:
+def _balance_case_row(warning: dict) -> dict:
+    """A case row for a statement that does not add up: ours is what its lines make, the channel's
+    what its closing balance says; no merchant, as the whole account is concerned."""
+    return {
+        "merchant_id": None, "category": "balance_mismatch", "reason": "balance_mismatch", "kind": None,
+        "order_no": None, "refund_no": None, "payment_id": None, "channel_txn_id": warning["statement_id"][:64],
+        "line_no": warning["line"], "currency": warning["currency"],
+        "ours_amount_minor": warning["computed_closing_minor"], "channel_amount_minor": warning["closing_minor"],
+        "ours_fee_minor": None, "channel_fee_minor": None, "comment": warning["message"],
+    }  # fmt: skip
+
+
+def _summary(result: Result, proven: dict[int, str], warnings: list[dict]) -> dict:
     per_category = {}
     for row in result.summary().iter_rows(named=True):
         entry = per_category.setdefault(row["category"], {})
         entry[row["currency"]] = {"rows": row["rows"], "ours_amount_minor": row["ours_amount_minor"] or 0,
                                   "channel_amount_minor": row["channel_amount_minor"] or 0}
-    return {"categories": per_category, "auto_resolved": len(proven),
-            "open_cases": int((result.discrepancies()["category"] != "cross_day").sum()) - len(proven)}
+    mismatches = sum(1 for w in warnings if w["code"] == "balance_mismatch")
+    return {"categories": per_category, "auto_resolved": len(proven), "warnings": warnings,
+            "open_cases": int((result.discrepancies()["category"] != "cross_day").sum()) - len(proven) + mismatches}
 
 
 def _keep_items(session: Session, run: ReconRun, rows: pl.DataFrame) -> None:
@@ -225,6 +245,6 @@ def _open_case(session: Session, run: ReconRun, row: dict, proof: str | None) ->
     )  # fmt: skip
     session.add(case)
     session.add(ReconCaseEvent(merchant_id=case.merchant_id, case_id=case.id, actor=SYSTEM, action="opened",
-                               comment=f"{case.category} ({case.reason})"))
+                               comment=row.get("comment") or f"{case.category} ({case.reason})"))
     if proof:
         session.add(ReconCaseEvent(merchant_id=case.merchant_id, case_id=case.id, actor=SYSTEM, action="auto_resolved", comment=proof))

@@ -1,14 +1,16 @@
 """Channel statement files to the STATEMENT frame, whole or not at all.
 
 `detect_format` tells the four files apart by their first bytes; `parse_statement` reads one
-through its channel's parser (formats/) and returns the normalised frame. A file that cannot be
-read whole (cut off, broken, an amount that is no amount) raises StatementError naming the line
-and the reason, and gives no frame: reconciling part of a day would report every missing line
-as a discrepancy.
+through its channel's parser (formats/) and returns the normalised frame; `read_statement` also
+gives the warnings: findings about a file that is still read whole (a bank statement whose lines
+do not add up to its closing balance: `balance_mismatch`). A file that cannot be read whole (cut
+off, broken, an amount that is no amount) raises StatementError naming the line and the reason,
+and gives no frame: reconciling part of a day would report every missing line as a discrepancy.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -20,7 +22,7 @@ from juhe.channels.base import StatementLine
 from juhe.channels.wechatpay import wire as wechatpay
 from juhe.recon import frames
 from juhe.recon.formats.bank import camt053_rows, crossborder_rows, mt940_rows
-from juhe.recon.formats.rows import Row, line_row
+from juhe.recon.formats.rows import Row, StatementWarning, line_row
 from juhe.recon.formats.wallets import alipay_rows, wechatpay_rows
 
 STATEMENT_BYTES_MAX = 64 * 1024 * 1024  # a day of a busy merchant's bill is a few MB
@@ -30,7 +32,7 @@ CODES = ("malformed_statement", "truncated_statement", "unknown_format", "unsupp
 KINDS, DIRECTIONS = ("payment", "refund", "unknown"), ("credit", "debit")
 STATUSES = ("succeeded", "refunded", "failed", "pending", "reversed")
 
-Reader = Callable[[bytes, str, ZoneInfo], list[Row]]
+Reader = Callable[[bytes, str, ZoneInfo], tuple[list[Row], list[StatementWarning]]]
 # (channel, format) → reader; the first channel listed for a format is its default
 READERS: dict[tuple[str, str], Reader] = {
     ("alipay", "alipay"): alipay_rows,
@@ -55,6 +57,12 @@ class StatementError(ValueError):
         self.code, self.message, self.line = code, message, line
 
 
+@dataclass(frozen=True)
+class ReadStatement:
+    frame: pl.DataFrame
+    warnings: list[StatementWarning] = field(default_factory=list)
+
+
 def detect_format(raw: bytes) -> str:
     """alipay, wechatpay, camt053 or mt940, from the file's first bytes; StatementError otherwise."""
     found = next((name for name, looks_like in DETECTORS if looks_like(raw)), None)
@@ -66,26 +74,33 @@ def detect_format(raw: bytes) -> str:
 def parse_statement(
     raw: bytes, fmt: str | None = None, channel: str | None = None, *, zone: ZoneInfo = BANK_ZONE
 ) -> pl.DataFrame:
-    """The file as the STATEMENT frame. `fmt` is detected when not given; `channel` defaults to the
-    format's (bank for camt053 and MT940; crossborder reads the correspondent's camt.053). An empty
-    file of a known format or channel is a day without movement (WeChat Pay and the correspondent
-    send nothing then): an empty frame."""
+    """The file as the STATEMENT frame (read_statement without its warnings)."""
+    return read_statement(raw, fmt, channel, zone=zone).frame
+
+
+def read_statement(
+    raw: bytes, fmt: str | None = None, channel: str | None = None, *, zone: ZoneInfo = BANK_ZONE
+) -> ReadStatement:
+    """The file as the STATEMENT frame, with its warnings. `fmt` is detected when not given;
+    `channel` defaults to the format's (bank for camt053 and MT940; crossborder reads the
+    correspondent's camt.053). An empty file of a known format or channel is a day without
+    movement (WeChat Pay and the correspondent send nothing then): an empty frame."""
     if len(raw) > STATEMENT_BYTES_MAX:
         raise StatementError("malformed_statement", f"{len(raw)} bytes; a statement has at most {STATEMENT_BYTES_MAX}")
     if not raw.strip() and (fmt or channel):
         _reader(fmt or _format_of(channel), channel)
-        return frames.empty(frames.STATEMENT)
+        return ReadStatement(frames.empty(frames.STATEMENT))
     fmt = fmt or detect_format(raw)
     channel, reader = _reader(fmt, channel)
     try:
-        rows = reader(raw, channel, zone)
+        rows, warnings = reader(raw, channel, zone)
     except ValueError as e:  # every channel parser's failure is one: MessageError, BillError, MoneyError
         code = getattr(e, "code", None)
         code = code if code in CODES else "malformed_statement"
         raise StatementError(code, str(e), getattr(e, "line", None)) from None
     frame = frames.conform(pl.DataFrame(rows, schema=frames.STATEMENT), frames.STATEMENT)
     _check(frame)
-    return frame
+    return ReadStatement(frame, warnings)
 
 
 def _reader(fmt: str, channel: str | None) -> tuple[str, Reader]:

@@ -90,6 +90,7 @@ def _statement(x: Reader, statement: etree._Element, ordinals: Iterator[int]) ->
         statement_id=statement_id, account=account,
         currency=currency or (entries[0].amount.currency if entries else ""),
         opening_balance=opening_balance, closing_balance=closing_balance, entries=entries,
+        closing_position=closing.sourceline if closing is not None else None,
     )  # fmt: skip
 
 

@@ -5,6 +5,9 @@ A bank line is ours when it is a debit we sent with our EndToEndId (a payment) o
 of one (a refund). Every other line (money received, bank charges, interest, a debit someone
 else initiated) is kept as kind "unknown", with its counterparty and free text, so that
 matching can still place it by amount, name and remittance text.
+
+A statement whose lines do not add up to its closing balance is read whole and reported as a
+`balance_mismatch` warning with both figures: reconciliation raises a case for it.
 """
 
 from __future__ import annotations
@@ -13,24 +16,24 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from juhe.channels.bank import camt053, swift_mt940
-from juhe.channels.bank.statement import BankEntry, BankStatement, StatementFileError
+from juhe.channels.bank.statement import BalanceMismatch, BankEntry, BankStatement, StatementFileError, balance_mismatches
 from juhe.channels.crossborder import camt053 as crossborder_camt053
 from juhe.channels.crossborder import wire as crossborder
-from juhe.recon.formats.rows import Row, line_row, utc
+from juhe.recon.formats.rows import Row, StatementWarning, line_row, utc
 
 # ISO 20022 entry status → the statement's vocabulary
 ENTRY_STATES = {"BOOK": "succeeded", "PDNG": "pending", "INFO": "pending", "FUTR": "pending"}
 
 
-def camt053_rows(raw: bytes, channel: str, zone: ZoneInfo) -> list[Row]:
+def camt053_rows(raw: bytes, channel: str, zone: ZoneInfo) -> tuple[list[Row], list[StatementWarning]]:
     return _rows(camt053.parse(raw), channel, zone)
 
 
-def mt940_rows(raw: bytes, channel: str, zone: ZoneInfo) -> list[Row]:
+def mt940_rows(raw: bytes, channel: str, zone: ZoneInfo) -> tuple[list[Row], list[StatementWarning]]:
     return _rows(swift_mt940.parse(raw), channel, zone)
 
 
-def crossborder_rows(raw: bytes, channel: str, zone: ZoneInfo) -> list[Row]:
+def crossborder_rows(raw: bytes, channel: str, zone: ZoneInfo) -> tuple[list[Row], list[StatementWarning]]:
     """The correspondent's statement: payments out are debits, returns credits; times are given."""
     camt053.read_document(raw)  # a cut or foreign document is refused with its line, before the rail reads it
     rows = []
@@ -39,11 +42,22 @@ def crossborder_rows(raw: bytes, channel: str, zone: ZoneInfo) -> list[Row]:
         status = _state(line.status, number)
         direction = "debit" if line.kind == "payment" else "credit"
         rows.append(line_row(number, line, channel, direction=direction, status=status, zone=zone))
-    return rows
+    return rows, []
 
 
-def _rows(statements: list[BankStatement], channel: str, zone: ZoneInfo) -> list[Row]:
-    return [_entry_row(entry, channel, zone) for statement in statements for entry in statement.entries]
+def _rows(statements: list[BankStatement], channel: str, zone: ZoneInfo) -> tuple[list[Row], list[StatementWarning]]:
+    rows = [_entry_row(entry, channel, zone) for statement in statements for entry in statement.entries]
+    return rows, [_mismatch_warning(m) for m in balance_mismatches(statements)]
+
+
+def _mismatch_warning(mismatch: BalanceMismatch) -> StatementWarning:
+    return {
+        "code": "balance_mismatch", "line": mismatch.line, "message": mismatch.message(),
+        "statement_id": mismatch.statement_id, "account": mismatch.account, "currency": mismatch.closing.currency,
+        "opening_minor": mismatch.opening.amount_minor, "closing_minor": mismatch.closing.amount_minor,
+        "computed_closing_minor": mismatch.computed_closing.amount_minor,
+        "difference_minor": mismatch.difference.amount_minor,
+    }  # fmt: skip
 
 
 def _entry_row(entry: BankEntry, channel: str, zone: ZoneInfo) -> Row:

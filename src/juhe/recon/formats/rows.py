@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from juhe.channels.base import StatementLine
 
 Row = dict[str, object]
+StatementWarning = dict[str, object]  # a finding about the file that does not stop it being read: code, line, message, …
 
 
 def utc(moment: datetime, zone: ZoneInfo) -> datetime:

@@ -11,15 +11,15 @@ from zoneinfo import ZoneInfo
 from juhe.channels.alipay import wire as alipay
 from juhe.channels.base import StatementLine
 from juhe.channels.wechatpay import wire as wechatpay
-from juhe.recon.formats.rows import Row, line_row
+from juhe.recon.formats.rows import Row, StatementWarning, line_row
 
 
-def alipay_rows(raw: bytes, channel: str, zone: ZoneInfo) -> list[Row]:
-    return _rows(alipay.bill_lines(raw), channel, zone)
+def alipay_rows(raw: bytes, channel: str, zone: ZoneInfo) -> tuple[list[Row], list[StatementWarning]]:
+    return _rows(alipay.bill_lines(raw), channel, zone), []
 
 
-def wechatpay_rows(raw: bytes, channel: str, zone: ZoneInfo) -> list[Row]:
-    return _rows(wechatpay.bill_lines(raw), channel, zone)
+def wechatpay_rows(raw: bytes, channel: str, zone: ZoneInfo) -> tuple[list[Row], list[StatementWarning]]:
+    return _rows(wechatpay.bill_lines(raw), channel, zone), []
 
 
 def _rows(numbered: list[tuple[int, StatementLine]], channel: str, zone: ZoneInfo) -> list[Row]:
