@@ -19,6 +19,7 @@ from juhe.bench.risk_command import bench_risk
 from juhe.bench.trace import bench_trace
 from juhe.risk.commands import risk_app
 from juhe.settlement.commands import settle_app
+from juhe.trace.commands import trace_app
 
 app = typer.Typer(help="Juhe (聚合): self-hosted payment and treasury platform.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
@@ -45,14 +46,21 @@ def fail(message: str, code: int = 2) -> None:
 def serve(
     host: str = typer.Option(None, help="Defaults to JUHE_API_HOST (127.0.0.1)."),
     port: int = typer.Option(None, help="Defaults to JUHE_API_PORT (8000)."),
+    workers: int = typer.Option(1, "--workers", help="API processes on one port (PostgreSQL only; run `juhe worker` "
+                                "beside them, and in sandbox mode `juhe sandbox <code>` for each channel)."),
 ) -> None:
     """Serve the API (migrates the database first)."""
-    import uvicorn
-
-    from juhe.api.app import create_app
+    from juhe import serve as serving
 
     settings = get_settings()
-    uvicorn.run(create_app(), host=host or settings.api_host, port=port or settings.api_port, log_level=settings.log_level)
+    if workers < 1:
+        fail("--workers must be at least 1")
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        fail("--workers > 1 needs PostgreSQL (JUHE_DATABASE_URL=postgresql+psycopg://…): SQLite has one writer "
+             "per file, and one process keeps it busy")
+    if workers > 1:
+        serving.migrate(settings)  # once, before the processes start
+    serving.serve(settings, host or settings.api_host, port or settings.api_port, workers)
 
 
 @app.command()
@@ -177,6 +185,7 @@ app.add_typer(recon_app, name="recon")
 app.add_typer(aml_app, name="aml")
 app.add_typer(settle_app, name="settle")
 app.add_typer(risk_app, name="risk")
+app.add_typer(trace_app, name="trace")
 bench_app.command("risk")(bench_risk)
 bench_app.command("trace")(bench_trace)
 

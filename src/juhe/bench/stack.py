@@ -78,6 +78,7 @@ class StackOptions:
     payment_ttl_s: int = 900
     keep_dir: bool = False  # keep the temp dir (database, logs) after stopping
     postgres_fast: bool = False  # a throwaway server without fsync (tests); benchmarks keep it durable
+    pgbouncer: bool = False  # a throwaway PostgreSQL reached through a throwaway PgBouncer (transaction pooling)
 
 
 # -- the merchant's webhook receiver ---------------------------------------------------------
@@ -178,6 +179,7 @@ class Stack:
         self.api: httpx.Client | None = None
         self._processes: list[tuple[str, subprocess.Popen]] = []
         self._postgres = None
+        self._pgbouncer = None
         self._server: ServerThread | None = None
         self._runtime = None
 
@@ -217,10 +219,14 @@ class Stack:
             return f"sqlite:///{self.dir / 'juhe.db'}"
         if url != THROWAWAY_POSTGRES:
             return url
+        from juhe.db.temp_pgbouncer import TempPgBouncer
         from juhe.db.temp_postgres import TempPostgres
 
         try:
             self._postgres = TempPostgres(fast=self.options.postgres_fast)
+            if self.options.pgbouncer:
+                self._pgbouncer = TempPgBouncer(self._postgres)
+                return self._pgbouncer.url
         except Exception as e:  # noqa: BLE001 -- whatever stopped it, say so plainly
             raise StackError(f"could not start a throwaway PostgreSQL: {type(e).__name__}: {e}") from e
         return self._postgres.url
@@ -389,6 +395,9 @@ class Stack:
         if self.db is not None:
             self.db.dispose()
             self.db = None
+        if self._pgbouncer is not None:
+            self._pgbouncer.stop()
+            self._pgbouncer = None
         if self._postgres is not None:
             self._postgres.stop()
             self._postgres = None
@@ -534,15 +543,17 @@ def api_app_without_worker():
 
 
 def serve_api(port: int, processes: int = 1) -> None:
-    """One process: the API with its worker. Several: that many API processes (uvicorn
-    workers) and no worker here; run `juhe worker` beside them."""
+    """One process: the API with its worker. Several: that many API processes, as `juhe serve
+    --workers N` runs them (run `juhe worker` beside them)."""
     import uvicorn
+
+    from juhe.config import get_settings
+    from juhe.serve import serve
 
     if processes == 1:
         uvicorn.run(api_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
     else:
-        uvicorn.run("juhe.bench.stack:api_app_without_worker", factory=True, workers=processes, host="127.0.0.1",
-                    port=port, log_level="warning", access_log=False)
+        serve(get_settings(), "127.0.0.1", port, processes, factory="juhe.bench.stack:api_app_without_worker")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,7 +20,7 @@ import structlog
 from alembic import command
 from alembic.config import Config
 from prometheus_client import Counter
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -79,6 +79,7 @@ def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         engine = _sqlite_engine(url, **kwargs)
     else:
+        url, kwargs = _behind_pgbouncer(url, kwargs)
         kwargs.setdefault("pool_size", POSTGRES_POOL_SIZE)
         kwargs.setdefault("max_overflow", POSTGRES_MAX_OVERFLOW)
         kwargs.setdefault("pool_pre_ping", True)
@@ -86,6 +87,16 @@ def make_engine(url: str, **kwargs) -> Engine:
     _count_commits(engine)
     event.listen(engine, "checkout", lambda *_: loop_guard.check())
     return engine
+
+
+def _behind_pgbouncer(url: str, kwargs: dict) -> tuple[URL, dict]:
+    """`?pgbouncer=true`: the server connection changes between transactions (transaction
+    pooling), so no server-side prepared statements (psycopg would prepare after 5 runs)."""
+    parsed = make_url(url)
+    if parsed.query.get("pgbouncer", "false").lower() not in ("true", "1", "yes"):
+        return parsed.difference_update_query(["pgbouncer"]), kwargs
+    connect_args = {**kwargs.pop("connect_args", {}), "prepare_threshold": None}
+    return parsed.difference_update_query(["pgbouncer"]), {**kwargs, "connect_args": connect_args}
 
 
 def pool_capacity(engine: Engine) -> int:

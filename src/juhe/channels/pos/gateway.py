@@ -92,7 +92,10 @@ class TerminalGateway:
         self._stopping = False
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        self._server = await asyncio.start_server(lambda r, w: link.serve(self._respond, r, w), host, port)
+        # A fixed port is shared by every API process (`juhe serve --workers N`): the kernel spreads
+        # terminals' connections over them; their state is in the database.
+        self._server = await asyncio.start_server(lambda r, w: link.serve(self._respond, r, w), host, port,
+                                                  reuse_port=port != 0)
         self._heartbeat = asyncio.create_task(self._beat())
         return self._server.sockets[0].getsockname()[1]
 
