@@ -1,0 +1,129 @@
+"""Proof documents (what the API answers and `juhe trace verify` reads) and their checks.
+
+A proof document is self-contained JSON: the record itself, its place, the audit path or the
+consistency path, and the signed tree head(s), so that it can be checked offline with only
+the log's public key. `verify_database` is the other direction: every stored leaf recomputed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from juhe.trace import heads, log, merkle
+from juhe.trace.models import TraceEntry, TraceNode
+
+VERIFY_CHUNK = 10_000  # leaves read per query when checking the whole log
+
+
+def inclusion_document(session: Session, leaf_index: int, head) -> dict:
+    record = log.entry(session, leaf_index)
+    if record is None or leaf_index >= head.tree_size:
+        raise log.TraceError("leaf_not_in_tree", f"leaf {leaf_index} is not in the tree head of {head.tree_size} leaves")
+    return {"type": "inclusion", "leaf_index": leaf_index, "tree_size": head.tree_size, "record": record.data,
+            "path": [h.hex() for h in log.inclusion_proof(session, leaf_index, head.tree_size)],
+            "tree_head": heads.note(head)}
+
+
+def consistency_document(session: Session, first, second) -> dict:
+    return {"type": "consistency", "first": first.tree_size, "second": second.tree_size,
+            "path": [h.hex() for h in log.consistency_proof(session, first.tree_size, second.tree_size)],
+            "first_tree_head": heads.note(first), "second_tree_head": heads.note(second)}
+
+
+def verify_document(document: dict, public_key: Ed25519PublicKey) -> str:
+    """What the document proves, in words; HeadError or ProofError when it proves nothing."""
+    try:
+        path = [bytes.fromhex(h) for h in document["path"]]
+        if document["type"] == "inclusion":
+            head = heads.open_note(document["tree_head"], public_key)
+            leaf = merkle.leaf_hash(document["record"].encode())
+            if head.tree_size != document["tree_size"] or not merkle.verify_inclusion(
+                    document["leaf_index"], head.tree_size, leaf, path, head.root_hash):
+                raise merkle.ProofError("the record is not in the signed tree: the path does not lead to its root")
+            return f"record {document['leaf_index']} is in the signed tree of {head.tree_size} leaves"
+        if document["type"] == "consistency":
+            first = heads.open_note(document["first_tree_head"], public_key)
+            second = heads.open_note(document["second_tree_head"], public_key)
+            if not merkle.verify_consistency(first.tree_size, second.tree_size, first.root_hash, second.root_hash, path):
+                raise merkle.ProofError(f"the tree of {second.tree_size} leaves does not extend the one of {first.tree_size}")
+            return f"the signed tree of {second.tree_size} leaves extends the one of {first.tree_size}"
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        if isinstance(e, (merkle.ProofError, heads.HeadError)):
+            raise
+        raise merkle.ProofError(f"not a proof document: {e!r}") from None
+    raise merkle.ProofError(f"unknown proof type {document.get('type')!r}")
+
+
+@dataclass(slots=True)
+class LogCheck:
+    leaves: int = 0
+    problems: list[str] = field(default_factory=list)
+    first_bad_leaf: int | None = None
+
+
+def verify_database(session: Session, public_key: Ed25519PublicKey | None = None) -> LogCheck:
+    """Recomputes every leaf from its record, the tree from the leaves, and compares with the
+    stored nodes, the frontier and every signed head; collects every problem."""
+    check = LogCheck()
+    frontier = merkle.EMPTY
+    completed_all: dict[merkle.NodeKey, bytes] = {}
+    last = -1
+    while True:
+        rows = session.execute(select(TraceEntry.leaf_index, TraceEntry.data, TraceEntry.leaf_hash)
+                               .where(TraceEntry.leaf_index > last).order_by(TraceEntry.leaf_index).limit(VERIFY_CHUNK)).all()
+        if not rows:
+            break
+        hashes = []
+        for index, data, stored in rows:
+            if index != frontier.size + len(hashes):
+                check.problems.append(f"leaf {frontier.size + len(hashes)} is missing (next stored is {index})")
+                check.first_bad_leaf = _first(check.first_bad_leaf, frontier.size + len(hashes))
+                return check
+            recomputed = merkle.leaf_hash(data.encode())
+            if recomputed != bytes(stored):
+                check.problems.append(f"leaf {index}: its record does not hash to the stored leaf hash (edited)")
+                check.first_bad_leaf = _first(check.first_bad_leaf, index)
+            hashes.append(recomputed)
+        frontier, completed = merkle.append(frontier, hashes)
+        completed_all.update({(lv, ix): h for lv, ix, h in completed if lv > 0})
+        last = rows[-1][0]
+    check.leaves = frontier.size
+    _compare_nodes(session, completed_all, check)
+    stored = log.load_frontier(session)
+    if stored.size != frontier.size or stored.root() != frontier.root():
+        check.problems.append(f"the stored tree ({stored.size} leaves) is not the one its records make ({frontier.size})")
+    if public_key is not None:
+        _compare_heads(session, completed_all, frontier, public_key, check)
+    return check
+
+
+def _first(current: int | None, index: int) -> int:
+    return index if current is None else min(current, index)
+
+
+def _compare_nodes(session: Session, expected: dict[merkle.NodeKey, bytes], check: LogCheck) -> None:
+    for level, index, stored in session.execute(select(TraceNode.level, TraceNode.index, TraceNode.hash)):
+        if expected.get((level, index)) != bytes(stored):
+            check.problems.append(f"tree node ({level}, {index}) is not the hash of its leaves "
+                                  f"[{index << level}, {(index + 1) << level})")
+
+
+def _compare_heads(session, nodes, frontier, public_key, check: LogCheck) -> None:
+    for head in session.scalars(select(heads.TreeHead).order_by(heads.TreeHead.id)):
+        try:
+            checkpoint = heads.open_note(heads.note(head), public_key)
+        except heads.HeadError as e:
+            check.problems.append(f"tree head {head.id}: {e}")
+            continue
+        if checkpoint.tree_size > frontier.size:
+            check.problems.append(f"tree head {head.id} signs {checkpoint.tree_size} leaves; the log has {frontier.size}")
+        elif checkpoint.tree_size and merkle.range_hash(0, checkpoint.tree_size, _with_leaves(session, nodes, checkpoint.tree_size)) != checkpoint.root_hash:
+            check.problems.append(f"tree head {head.id} ({checkpoint.tree_size} leaves) does not sign the log's root at that size")
+
+
+def _with_leaves(session, nodes: dict, size: int) -> dict:
+    wanted = set(merkle.range_nodes(0, size))
+    return {**nodes, **log.nodes(session, {k for k in wanted if k[0] == 0})} if any(k[0] == 0 for k in wanted) else nodes
