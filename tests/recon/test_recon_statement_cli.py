@@ -74,3 +74,20 @@ def test_a_statement_that_does_not_add_up_is_shown_with_its_warning():
     assert table.exit_code == 0
     assert ("warning: line 9: statement BOC20251124: opening balance and lines make 93500.00, the closing balance "
             "says 93800.00 CNY (balance_mismatch)") in " ".join(table.output.split())
+
+
+def test_a_camt053_without_any_statement_exits_1_with_its_line(tmp_path):
+    raw = (DATA / "camt053_v04.xml").read_bytes()
+    path = tmp_path / "empty.xml"
+    path.write_bytes(raw[: raw.index(b"<Stmt>")] + raw[raw.index(b"</Stmt>") + len(b"</Stmt>") :])
+    result = runner.invoke(statement_app, ["parse", str(path), "--json"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "error: line 3: camt.053 BkToCstmrStmt holds no Stmt (malformed_statement)" in result.stderr
+
+
+def test_an_mt940_cut_inside_a_statement_line_exits_1_with_its_line(tmp_path):
+    text = (DATA / "mt940" / "knab.sta").read_text()
+    path = tmp_path / "knab.sta"
+    path.write_text(text.replace(":61:2511071107D500NTRF", ":61:2511071107D"))
+    result = runner.invoke(statement_app, ["parse", str(path)])
+    assert result.exit_code == 1 and "error: line 11: :61: not a statement line" in result.stderr

@@ -44,15 +44,12 @@ def parse(raw: bytes) -> list[BankStatement]:
     """Every statement in the document, or StatementFileError naming the line: nothing from a partial file."""
     root = read_document(raw)
     x = Reader(root)
-    message = x.one(root, "BkToCstmrStmt")
-    if message is None:
-        raise StatementFileError("camt.053 lacks BkToCstmrStmt", line=root.sourceline)
     ordinals = count(1)
-    return [_statement(x, statement, ordinals) for statement in x.all(message, "Stmt")]
+    return [_statement(x, statement, ordinals) for statement in x.all(x.one(root, "BkToCstmrStmt"), "Stmt")]
 
 
 def read_document(raw: bytes) -> etree._Element:
-    """The Document of a camt.053 of a version we read; StatementFileError otherwise."""
+    """The Document of a camt.053 of a version we read, with at least one Stmt; StatementFileError otherwise."""
     # The settings of wire.parse_xml (no entities, DTDs or network), keeping lxml's line for the error.
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=True)
     try:
@@ -71,6 +68,14 @@ def read_document(raw: bytes) -> etree._Element:
     if int(version[1]) not in VERSIONS_READ:
         raise StatementFileError(f"{name} is not a version we read (camt.053.001.02 to .08)",
                                  line=root.sourceline, code="unsupported_version")  # fmt: skip
+    x = Reader(root)
+    message = x.one(root, "BkToCstmrStmt")
+    if message is None:
+        raise StatementFileError("camt.053 lacks BkToCstmrStmt", line=root.sourceline)
+    if x.one(message, "Stmt") is None:
+        # A statement message of no statement is a bank's export gone wrong, not an account without movement
+        # (that statement still has its balances).
+        raise StatementFileError("camt.053 BkToCstmrStmt holds no Stmt", line=message.sourceline)
     return root
 
 
