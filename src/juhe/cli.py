@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from juhe.aml.commands import aml_app
+from juhe.audit.commands import audit_app
 from juhe.config import get_settings
 from juhe.recon.commands import recon_app, statement_app
 from juhe.bench.risk_command import bench_risk
@@ -186,6 +187,7 @@ app.add_typer(aml_app, name="aml")
 app.add_typer(settle_app, name="settle")
 app.add_typer(risk_app, name="risk")
 app.add_typer(trace_app, name="trace")
+app.add_typer(audit_app, name="audit")
 bench_app.command("risk")(bench_risk)
 bench_app.command("trace")(bench_trace)
 
@@ -303,6 +305,28 @@ def bench_payments(
         except bench.BenchError as e:
             fail(str(e), 1)
     result.print(as_json=as_json, console=console)
+
+
+@bench_app.command("load")
+def bench_load(
+    clients: int = typer.Option(50, "--clients", help="Concurrent clients."),
+    duration_s: int = typer.Option(600, "--duration-s", help="How long the mix runs, in seconds."),
+    api_processes: int = typer.Option(2, "--api-processes", help="API processes (beside one `juhe worker`)."),
+    postgres_url: str = typer.Option(None, "--postgres-url", help="Use this (empty) server; default: a throwaway one."),
+    as_json: bool = typer.Option(False, "--json", help="Print {requests, requests_per_s, p50_ms, p95_ms, p99_ms, "
+                                 "error_rate, baseline_per_s, ratio, ledger_ok, payments, refunds, ...}."),
+) -> None:
+    """Concurrent clients (create, query, list, refund) against PostgreSQL and several API processes, with Locust;
+    then the ledger is proven. Exits 1 if the ledger does not verify."""
+    from juhe.bench import load
+
+    try:
+        result = load.run(clients=clients, duration_s=duration_s, api_processes=api_processes, database_url=postgres_url)
+    except load.LoadError as e:
+        fail(str(e), 1)
+    result.print(as_json=as_json, console=console)
+    if not result.ledger_ok:
+        raise typer.Exit(1)
 
 
 chaos_app = typer.Typer(help="Chaos runs: faults injected everywhere, then the invariants checked.", no_args_is_help=True)
