@@ -136,6 +136,7 @@ def test_bad_requests_are_refused_and_change_nothing(stack, platform):
     assert stack.api.get(f"/v1/reconciliations/cases/{uuid.uuid4()}", headers=merchant_finance).status_code == 404
 
 
+@pytest.mark.parametrize("stack", ["sqlite_url", "pg_url"], indirect=True)
 def test_a_bank_statement_that_does_not_add_up_is_reconciled_and_raises_a_balance_case(stack, platform):
     raw = (Path(__file__).parents[1] / "recon" / "data" / "mt940" / "boc_balance_mismatch.sta").read_bytes()
     run, created = asyncio.run(run_reconciliation(stack.runtime.payments, "bank", date(2025, 11, 24), statement=raw))

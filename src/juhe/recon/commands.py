@@ -148,4 +148,6 @@ def run(
             table.add_row(category, currency, f"{figures['rows']:,}", f"{figures['ours_amount_minor']:,}",
                           f"{figures['channel_amount_minor']:,}")
     console.print(table)
+    for warning in view["summary"].get("warnings", []):  # runs stored before warnings existed have none
+        console.print(f"warning: line {warning['line']}: {warning['message']} ({warning['code']})", markup=False)
     console.print(f"auto-resolved {view['summary']['auto_resolved']}, open cases {view['summary']['open_cases']}")
