@@ -144,6 +144,8 @@ def text(name: str) -> str:
     [
         (text("ing.sta")[: text("ing.sta").index(":62F:")], "truncated_statement", 17, "no closing balance :62F:"),
         (text("knab.sta").replace(":20:KNAB251107A1\n", ""), "malformed_statement", 2, ":25: before the first :20:"),
+        (text("sns.sta").replace(":20:0000000000\n:25:NL16SNSB1234567809\n:28C:20/1", ":25:NL16SNSB1234567809\n:28C:20/1"),
+         "malformed_statement", 14, ":25: outside any statement (no :20: before it)"),
         ("ABNANL2A\n940\nABNANL2A\n", "malformed_statement", 1, "no :20: field"),
         (text("rabobank.sta").replace("D000000000012,10N093", "X000000000012,10N093"), "malformed_statement", 19,
          "not a statement line"),

@@ -103,13 +103,15 @@ def _text(raw: bytes) -> str:
 
 def _blocks(text: str) -> list[_Block]:
     """The fields of each statement (from one :20: to the next), each with its first line. Text
-    outside any statement (envelopes, a bank's preamble and trailers) is not part of it."""
+    outside any statement (envelopes, a bank's preamble and trailers) is not part of it; a field
+    there is: a statement that lost its :20:."""
     blocks: list[_Block] = []
     current: _Field | None = None
+    in_statement = False
     for number, raw_line in enumerate(text.splitlines(), 1):
         line = _ENVELOPE.sub("", raw_line)
         if line != raw_line or line.startswith(_MESSAGE_END) or line.strip() == "-":
-            current = None  # a message or statement begins or ends here
+            current, in_statement = None, False  # a message or statement begins or ends here
         if not line.strip() or line.startswith(_MESSAGE_END) or line.strip() == "-":
             continue
         tag = _TAG.match(line)
@@ -121,8 +123,10 @@ def _blocks(text: str) -> list[_Block]:
         current = _Field(tag.group(1), number, line[tag.end() :].rstrip(), number)
         if current.tag == "20":
             blocks.append(_Block())
-        elif not blocks:
-            raise StatementFileError(f":{current.tag}: before the first :20:", line=number)
+            in_statement = True
+        elif not in_statement:
+            where = "before the first :20:" if not blocks else "outside any statement (no :20: before it)"
+            raise StatementFileError(f":{current.tag}: {where}", line=number)
         blocks[-1].fields.append(current)
     return blocks
 
