@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from typer.testing import CliRunner
 
+from juhe.audit.models import AuditRecord
 from juhe.channels.bank import camt053
 from juhe.channels.bank.camt053 import Account
 from juhe.settlement.commands import settle_app
@@ -70,3 +71,8 @@ def test_fee_schedule_is_checked_before_it_is_stored(books, tmp_path):
     stored = invoke("fee-schedule", str(books.merchant()), "alipay", str(good), "--database-url", books.db.url,
                     "--effective-from", "2025-11-01T00:00:00+08:00")
     assert stored.exit_code == 0 and '"amount_minor": 30' in stored.output
+    with books.db.reader() as session:  # both attempts are in the audit trail, the refusal too
+        audited = [(r.action, r.outcome, r.object_id, r.actor.startswith("cli:"))
+                   for r in session.query(AuditRecord).order_by(AuditRecord.id)]
+    assert audited == [("settle.fee-schedule", "failed:invalid_fee_schedule", "alipay", True),
+                       ("settle.fee-schedule", "succeeded", "alipay", True)]

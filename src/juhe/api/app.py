@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
 
-from juhe.api import aml, errors, risk, fx, health, ledger, merchants, monitor, payments, reconciliations, settlements, terminals, trace, transfers, webhooks
+from juhe.api.audit_trail import AuditTrail
+from juhe.api import aml, audit, errors, risk, fx, health, ledger, merchants, monitor, payments, reconciliations, settlements, terminals, trace, transfers, webhooks
 from juhe import loop_lag
 from juhe.config import get_settings
 from juhe.db.engine import Database
@@ -79,8 +80,9 @@ def create_app(database: Database | None = None, runtime: Runtime | None = None,
         description="One access point for every payment channel, and a double-entry ledger behind it.",
     )
     errors.install(app)
-    for module in (health, merchants, ledger, payments, terminals, transfers, fx, webhooks, monitor, reconciliations, settlements, aml, risk, trace):
+    for module in (health, merchants, ledger, payments, terminals, transfers, fx, webhooks, monitor, reconciliations, settlements, aml, risk, trace, audit):
         app.include_router(module.router)
 
+    app.add_middleware(AuditTrail)
     app.add_middleware(Measure)
     return app

@@ -39,6 +39,7 @@ def get_principal(request: Request, db: Annotated[Database, Depends(get_db)]) ->
         principal = authenticate(session, secret.strip())
     if principal is None:
         raise ApiError(401, "unauthorized", "the API key is not valid or has been revoked")
+    request.state.principal = principal  # the audit trail's actor (api/audit_trail.py)
     return principal
 
 

@@ -131,6 +131,7 @@ class IdempotencyRecord(Base):
 def load_all_models() -> None:
     """Import every domain's tables so that Base.metadata is complete (Alembic, tests)."""
     import juhe.aml.models  # noqa: F401
+    import juhe.audit.models  # noqa: F401
     import juhe.monitor.models  # noqa: F401
     import juhe.payments.models  # noqa: F401
     import juhe.recon.models  # noqa: F401

@@ -126,12 +126,18 @@ def fee_schedule(
         _fail(str(error))
     if starts is not None and starts.tzinfo is None:
         _fail("--effective-from needs a time zone, e.g. 2025-11-01T00:00:00+08:00")
+    from juhe.audit import trail
+
     db = _database(database_url)
+    audited = {"merchant_id": merchant_id, "object_type": "fee_schedule", "object_id": channel}
     try:
         with db.session() as session, session.begin():
             row = set_fee_schedule(session, merchant_id, channel, parsed, starts)
+            trail.append(session, [trail.cli_record("settle.fee-schedule", "succeeded", **audited,
+                                                    detail={"effective_from": row.effective_from.isoformat()})])
             console.print(f"fee schedule for {channel} from {row.effective_from.isoformat()}: {json.dumps(row.definition)}")
     except SettlementError as error:
+        trail.record_now(db, trail.cli_record("settle.fee-schedule", f"failed:{error.code}", **audited))
         for problem in error.errors:
             Console(stderr=True).print(f"  {problem}")
         _fail(f"{error.code}: {error}")
