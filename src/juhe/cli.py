@@ -14,7 +14,6 @@ from rich.console import Console
 
 from juhe.aml.commands import aml_app
 from juhe.audit.commands import audit_app
-from juhe.audit.commands import audit_app
 from juhe.config import get_settings
 from juhe.recon.commands import recon_app, statement_app
 from juhe.bench.risk_command import bench_risk
@@ -188,7 +187,6 @@ app.add_typer(aml_app, name="aml")
 app.add_typer(settle_app, name="settle")
 app.add_typer(risk_app, name="risk")
 app.add_typer(trace_app, name="trace")
-app.add_typer(audit_app, name="audit")
 app.add_typer(audit_app, name="audit")
 bench_app.command("risk")(bench_risk)
 bench_app.command("trace")(bench_trace)
