@@ -117,7 +117,9 @@ def test_entry_date_in_the_next_year_than_the_value_date():
         ("bnp_paribas_pl.sta", 1, None, "SKLEP LOTOS SA", "ZAPLATA ZA FV 411/2025"),
         ("triodos.sta", 0, None, "NL12RABO0888888888",
          "LOTUS MART EUROPE BV POSTBUS 969 3500AA UTRECHTSTORTING AANDELENKAPITAAL ZAAK NR 40000"),
-        ("sns.sta", 0, None, None, "creditrente                     01-01-24 tot 01-01-25"),
+        ("sns.sta", 0, None, None, "creditrente 01-01-24 tot 01-01-25"),  # the column padding is not text
+        ("abnamro.sta", 0, None, "LOTUS MART EUROPE BV", "FACTUUR 2025-311"),  # NAAM:, OMSCHRIJVING: labels
+        ("knab.sta", 1, None, "STICHTING DERDENGELDEN PSP", "BETALING PROEFABONNEMENT KLANT 4711"),
         ("hsbc_two_currencies.sta", 2, "JH20251121HKD1", None, "PAYMENT TO KOWLOON SUPPLIES LTD"),
     ],
 )  # fmt: skip

@@ -7,7 +7,8 @@
   `EREF+`/`SVWZ+` in the purpose), `>20`… (Triodos), `~20`… or `^20`… (Polish banks). The
   purpose is ?20–?29 and ?60–?63, the counterparty's account ?31 (?38 its IBAN in Poland), its
   name ?32–?33 (?27–?28 in Poland).
-- free text, kept as it is, its lines joined by spaces.
+- free text, its lines joined by spaces; Dutch banks' labels (`NAAM:`, `IBAN:`, `REK:`,
+  `OMSCHRIJVING:`) give the counterparty and the description.
 Banks wrap :86: at 65 characters wherever that falls, so structured text is joined without a break.
 """
 
@@ -20,6 +21,7 @@ _SLASH_KEYS = ("EREF|MARF|CSID|NAME|REMI|IBAN|ACCT|BIC|TRTP|PURP|RTRN|PREF|ORDP|
                "|ULTB|SUM|EXCH|OCMT|CHGS|SVCL|RTYP|BUSP|TRCD")  # fmt: skip
 _SLASH_FIELD = re.compile(rf"/({_SLASH_KEYS})/(.*?)(?=/(?:{_SLASH_KEYS})/|$)", re.S)
 _SUBFIELDS_START = re.compile(r"\d{3}([?>~^<])\d{2}")  # transaction code, then ?00 posting text …
+_LABEL = re.compile(r"\b(IBAN|REK|NAAM|OMSCHRIJVING|KENMERK|BIC):\s*")
 _SEPA_KEYWORD = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|PURP|IBAN|BIC)\+")
 NOT_PROVIDED = ("NOTPROVIDED", "NONREF")
 
@@ -63,7 +65,18 @@ def read_narrative(text: str) -> Narrative:
         return _subfields(joined, subfields[1])
     if _SLASH_FIELD.match(joined):
         return _slash_fields(joined)
-    return Narrative(remittance=" ".join(line.strip() for line in text.splitlines() if line.strip()))
+    return _free_text(" ".join(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def _free_text(text: str) -> Narrative:
+    """Free text, with the labels Dutch banks put in it (ABN AMRO, Knab): `IBAN: … NAAM: …
+    OMSCHRIJVING: …`, `REK: …/NAAM: …`. The remittance is the description, else the text before the
+    labels, else all of it (runs of spaces, the banks' column layout, as one)."""
+    plain = " ".join(text.split())
+    parts = _LABEL.split(plain)
+    found = {parts[i]: parts[i + 1].strip(" /") for i in range(1, len(parts) - 1, 2)}
+    return Narrative(name=found.get("NAAM") or None, account=found.get("IBAN") or found.get("REK") or None,
+                     remittance=found.get("OMSCHRIJVING") or parts[0].strip() or plain)  # fmt: skip
 
 
 def _slash_fields(joined: str) -> Narrative:
