@@ -57,3 +57,11 @@ def test_a_document_without_any_statement_is_refused(channel):
         read_statement(empty, channel=channel)
     assert (error.value.code, error.value.line) == ("malformed_statement", 3)
     assert error.value.message == "camt.053 BkToCstmrStmt holds no Stmt"
+
+
+def test_an_entry_without_details_keeps_the_bank_s_own_text():
+    charges = read_statement((DATA / "camt053_v03.xml").read_bytes()).frame.row(3, named=True)
+    assert (charges["direction"], charges["amount_minor"], charges["reference"]) == (
+        "debit", 12_50, "Kosten betalingsverkeer november",
+    )  # fmt: skip
+    assert read_statement((DATA / "camt053_v07.xml").read_bytes()).frame["reference"][2] == "手续费"

@@ -129,6 +129,10 @@ def _read_entries(x: Reader, entry: etree._Element, ordinal: int) -> list[BankEn
     }  # fmt: skip
     if len(details) <= 1:
         found = details[0] if details else None
+        if found is None:  # a charge or interest: the bank says what it is in the entry's own text
+            return [BankEntry(**common, amount=_money(x.one(entry, "Amt")), end_to_end_id=None,
+                              bank_ref=x.text(entry, "AcctSvcrRef"), counterparty_name=None, counterparty_account=None,
+                              remittance_info=(x.text(entry, "AddtlNtryInf") or "").strip())]  # fmt: skip
         return [_entry(x, common, _money(x.one(entry, "Amt")), x.text(entry, "AcctSvcrRef"), found)]
     return [_entry(x, common, _money(_transaction_amount(x, d)), x.text(d, "Refs/AcctSvcrRef"), d) for d in details]
 
@@ -138,10 +142,7 @@ def _transaction_amount(x: Reader, details: etree._Element) -> etree._Element | 
     return found if found is not None else x.one(details, "AmtDtls/TxAmt/Amt")
 
 
-def _entry(x: Reader, common: dict, amount: Money, bank_ref: str | None, details: etree._Element | None) -> BankEntry:
-    if details is None:
-        return BankEntry(**common, amount=amount, end_to_end_id=None, bank_ref=bank_ref, counterparty_name=None,
-                         counterparty_account=None, remittance_info="")  # fmt: skip
+def _entry(x: Reader, common: dict, amount: Money, bank_ref: str | None, details: etree._Element) -> BankEntry:
     # On our transfers (and their returns) the counterparty is the creditor; on credits to us, the debtor.
     side = "Cdtr" if (common["direction"] == "debit") != common["reversal"] else "Dbtr"
     reference = x.text(details, "Refs/EndToEndId")
