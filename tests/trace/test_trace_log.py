@@ -5,7 +5,7 @@ ingestion of ledger transactions, recorded once however often they are read."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from pymerkle import InmemoryTree
@@ -17,6 +17,7 @@ from juhe.db.engine import Database
 from juhe.db.types import utcnow
 from juhe.ledger import open_account, post_many, transfer
 from juhe.trace import ingest, log, merkle
+from juhe.settlement.models import ReserveProofRow
 from juhe.trace.models import TraceEntry
 
 NOW = utcnow()
@@ -140,3 +141,28 @@ def test_ingestion_records_each_ledger_transaction_once_with_its_entries(db, mon
     assert len({row.object_id for row in rows}) == 12
     assert all('"entries":[["bank:main","CNY",' in row.data for row in rows)
     assert [row.leaf_index for row in rows] == list(range(12))
+
+
+def reserve_proof(day: int, at, ok: bool = True) -> ReserveProofRow:
+    return ReserveProofRow(day=date(2026, 10, day), currency="CNY", reserve_account="reserve:icbc", statement_id=f"stmt-{day}",
+                           liabilities_minor=1_000_00, in_transit_minor=0, ledger_reserve_minor=1_000_00,
+                           bank_balance_minor=1_000_00 if ok else 999_00, difference_minor=0 if ok else 1_00,
+                           coverage_minor=0, ok=ok, created_at=at, updated_at=at)
+
+
+def test_each_state_of_a_changing_row_and_a_late_commit_are_recorded(db):
+    with db.session() as session, session.begin():
+        first = reserve_proof(1, NOW)
+        session.add_all([first, reserve_proof(2, NOW + timedelta(seconds=1))])
+    assert ingest.ingest(db) == 2
+    with db.session() as session, session.begin():
+        session.get(ReserveProofRow, first.id).ok = False  # a rerun replaced the proof: a new state
+        session.get(ReserveProofRow, first.id).updated_at = NOW + timedelta(seconds=2)
+        session.add(reserve_proof(3, NOW - timedelta(seconds=5)))  # committed after a later row was read
+    assert ingest.ingest(db) == 2
+    assert ingest.ingest(db) == 0
+    with db.reader() as session:
+        states = session.execute(select(TraceEntry.object_id, TraceEntry.event).where(TraceEntry.kind == "reserve_proof")
+                                 .order_by(TraceEntry.leaf_index)).all()
+    assert [event for _id, event in states] == ["ok", "ok", "ok", "mismatch"]
+    assert [object_id for object_id, _event in states].count(str(first.id)) == 2

@@ -4,7 +4,9 @@ to the log in batches. The payment path itself writes nothing more and commits n
 
 Each source is read from a cursor minus a look-back, because on PostgreSQL a row can commit
 after a later one (ids and timestamps are taken before commit): what the look-back sees again
-is recognised by its `source_key` and recorded once."""
+is recognised by its `source_key` and recorded once. Reading happens in a read-only session;
+only the append and the cursor take the write transaction (on SQLite: the one writer), so
+payments never wait behind the reading."""
 
 from __future__ import annotations
 
@@ -32,7 +34,14 @@ class Source:
     name: str
     column: InstrumentedAttribute  # the order rows are read in (indexed where the table is large)
     decode: Callable[[str], object]  # a stored position back to a value of `column`
-    read: Callable[[Session, object, int], list[tuple[str, log.Event]]]  # rows ≥ floor: (position, event), oldest first
+    read: Callable[[Session, object, int], "Read"]  # rows ≥ floor, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    newest: str | None  # the position of the newest row read
+    rows: int  # rows read, recorded before or not
+    events: list[log.Event]  # the rows not recorded yet
 
 
 def _floor(session: Session, source: Source, position: str | None):
@@ -47,17 +56,24 @@ def _from(query, column, floor):
     return (query if floor is None else query.where(column >= floor)).order_by(column)
 
 
-def _payment_events(session: Session, floor, limit: int) -> list[tuple[str, log.Event]]:
+def _unrecorded(session: Session, source: str, rows: list, key: Callable) -> list:
+    known = log.recorded(session, source, [key(row) for row in rows])
+    return [row for row in rows if key(row) not in known]
+
+
+def _payment_events(session: Session, floor, limit: int) -> Read:
     rows = session.execute(_from(select(PaymentEvent, Payment.amount_minor, Payment.currency)
                                  .join(Payment, Payment.id == PaymentEvent.payment_id), PaymentEvent.id, floor).limit(limit)).all()
-    return [(str(e.id), log.Event(
+    fresh = _unrecorded(session, "payment_events", rows, lambda row: str(row[0].id))
+    return Read(str(rows[-1][0].id) if rows else None, len(rows), [log.Event(
         kind="payment", object_id=str(e.payment_id), event=e.to_status, at=e.at, merchant_id=e.merchant_id,
         facts={"from_status": e.from_status, "cause": e.cause, "amount_minor": amount, "currency": currency},
-        source="payment_events", source_key=str(e.id))) for e, amount, currency in rows]
+        source="payment_events", source_key=str(e.id)) for e, amount, currency in fresh])
 
 
-def _ledger_transactions(session: Session, floor, limit: int) -> list[tuple[str, log.Event]]:
-    txns = session.scalars(_from(select(LedgerTransaction), LedgerTransaction.id, floor).limit(limit)).all()
+def _ledger_transactions(session: Session, floor, limit: int) -> Read:
+    read = session.scalars(_from(select(LedgerTransaction), LedgerTransaction.id, floor).limit(limit)).all()
+    txns = _unrecorded(session, "ledger_transactions", read, lambda t: str(t.id))  # entries only of the new ones
     entries: dict[uuid.UUID, list] = {}
     ids = [t.id for t in txns]
     for start in range(0, len(ids), log.QUERY_CHUNK):
@@ -67,34 +83,43 @@ def _ledger_transactions(session: Session, floor, limit: int) -> list[tuple[str,
                 .where(LedgerEntry.transaction_id.in_(ids[start:start + log.QUERY_CHUNK])).order_by(LedgerEntry.id)):
             entries.setdefault(txn_id, []).append([code, currency, amount])
     # `status` is left out: a hold's changes later, and its capture or void is a transaction of its own.
-    return [(str(t.id), log.Event(
+    return Read(str(read[-1].id) if read else None, len(read), [log.Event(
         kind="ledger_transaction", object_id=str(t.id), event=t.kind, at=t.created_at, merchant_id=t.merchant_id,
         facts={"idempotency_key": t.idempotency_key, "hold_id": t.hold_id, "reverses_id": t.reverses_id,
                "entries": entries.get(t.id, [])},
-        source="ledger_transactions", source_key=str(t.id))) for t in txns]
+        source="ledger_transactions", source_key=str(t.id)) for t in txns])
 
 
-def _settlement_batches(session: Session, floor, limit: int) -> list[tuple[str, log.Event]]:
+def _state_key(row) -> str:
+    return f"{row.id}@{row.updated_at.isoformat()}"
+
+
+def _changing(session: Session, source: str, rows: list, event) -> Read:
+    """A table whose rows change: each state seen (id @ updated_at) is a leaf of its own."""
+    fresh = _unrecorded(session, source, rows, _state_key)
+    return Read(rows[-1].updated_at.isoformat() if rows else None, len(rows), [event(row) for row in fresh])
+
+
+def _settlement_batches(session: Session, floor, limit: int) -> Read:
     rows = session.scalars(_from(select(SettlementBatch), SettlementBatch.updated_at, floor).limit(limit)).all()
-    # Batches change status (held → submitted → paid): each state seen is a leaf of its own.
-    return [(b.updated_at.isoformat(), log.Event(
+    return _changing(session, "settlement_batches", rows, lambda b: log.Event(
         kind="settlement_batch", object_id=str(b.id), event=b.status, at=b.updated_at, merchant_id=b.merchant_id,
         facts={"settlement_date": b.settlement_date, "group_key": b.group_key, "currency": b.currency,
                "gross_minor": b.gross_minor, "fee_minor": b.fee_minor, "net_minor": b.net_minor,
                "item_count": b.item_count, "end_to_end_id": b.end_to_end_id, "bank_ref": b.bank_ref},
-        source="settlement_batches", source_key=f"{b.id}@{b.updated_at.isoformat()}")) for b in rows]
+        source="settlement_batches", source_key=_state_key(b)))
 
 
-def _reserve_proofs(session: Session, floor, limit: int) -> list[tuple[str, log.Event]]:
+def _reserve_proofs(session: Session, floor, limit: int) -> Read:
     rows = session.scalars(_from(select(ReserveProofRow), ReserveProofRow.updated_at, floor).limit(limit)).all()
-    return [(p.updated_at.isoformat(), log.Event(
+    return _changing(session, "reserve_proofs", rows, lambda p: log.Event(
         kind="reserve_proof", object_id=str(p.id), event="ok" if p.ok else "mismatch", at=p.updated_at,
         merchant_id=p.merchant_id,
         facts={"day": p.day, "currency": p.currency, "reserve_account": p.reserve_account, "statement_id": p.statement_id,
                "liabilities_minor": p.liabilities_minor, "in_transit_minor": p.in_transit_minor,
                "ledger_reserve_minor": p.ledger_reserve_minor, "bank_balance_minor": p.bank_balance_minor,
                "difference_minor": p.difference_minor},
-        source="reserve_proofs", source_key=f"{p.id}@{p.updated_at.isoformat()}")) for p in rows]
+        source="reserve_proofs", source_key=_state_key(p)))
 
 
 SOURCES = (
@@ -106,20 +131,27 @@ SOURCES = (
 )
 
 
-def ingest_once(session: Session, source: Source, limit: int = INGEST_BATCH) -> tuple[int, bool]:
-    """One batch of one source in the caller's transaction: (leaves appended, more to read)."""
+def ingest_once(db, source: Source, limit: int = INGEST_BATCH) -> tuple[int, bool]:
+    """One batch of one source: (leaves appended, more to read)."""
     assert limit > LOOKBACK_ROWS + 1  # a full read then always reaches past the cursor: progress
-    cursor = session.get(TraceCursor, source.name)
-    read = source.read(session, _floor(session, source, cursor.position if cursor else None), limit)
-    if not read:
+    with db.reader() as session:
+        cursor = session.get(TraceCursor, source.name)
+        start = cursor.position if cursor else None
+        read = source.read(session, _floor(session, source, start), limit)
+    if read.newest is None:
         return 0, False
-    appended = log.append(session, [event for _position, event in read])
-    newest = read[-1][0]
+    with db.session() as session, session.begin():
+        appended = log.append(session, read.events) if read.events else 0  # known again under the lock: skipped
+        _advance(session, source.name, start, read.newest)
+    return appended, read.rows == limit
+
+
+def _advance(session: Session, name: str, start: str | None, newest: str) -> None:
+    cursor = session.get(TraceCursor, name, with_for_update=True)
     if cursor is None:
-        session.add(TraceCursor(source=source.name, position=newest, updated_at=utcnow()))
-    else:
+        session.add(TraceCursor(source=name, position=newest, updated_at=utcnow()))
+    elif cursor.position == start:  # another ingester that moved it on read at least as far
         cursor.position, cursor.updated_at = newest, utcnow()
-    return appended, len(read) == limit
 
 
 def ingest(db, limit: int = INGEST_BATCH) -> int:
@@ -128,7 +160,6 @@ def ingest(db, limit: int = INGEST_BATCH) -> int:
     for source in SOURCES:
         more = True
         while more:
-            with db.session() as session, session.begin():
-                appended, more = ingest_once(session, source, limit)
+            appended, more = ingest_once(db, source, limit)
             total += appended
     return total

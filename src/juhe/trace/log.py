@@ -109,20 +109,24 @@ def _row(event: Event, leaf_index: int) -> dict:
             "leaf_hash": merkle.leaf_hash(data.encode()), "leaf_index": leaf_index, "recorded_at": utcnow()}
 
 
+def recorded(session: Session, source: str, keys: list[str]) -> set[str]:
+    """Which of one source's keys are in the log already."""
+    seen: set[str] = set()
+    postgres = session.connection().dialect.name == "postgresql"
+    for start in range(0, len(keys), QUERY_CHUNK):
+        chunk = keys[start:start + QUERY_CHUNK]
+        # On PostgreSQL one array parameter: a 500-item IN list is planned anew every time.
+        match = TraceEntry.source_key == any_(literal(chunk, ARRAY(String))) if postgres else TraceEntry.source_key.in_(chunk)
+        seen.update(session.scalars(select(TraceEntry.source_key).where(TraceEntry.source == source, match)))
+    return seen
+
+
 def _not_recorded(session: Session, events: list[Event]) -> list[Event]:
     by_source: dict[str, list[str]] = {}
     for e in events:
         if e.source is not None:
             by_source.setdefault(e.source, []).append(e.source_key)
-    seen: set[tuple[str, str]] = set()
-    postgres = session.connection().dialect.name == "postgresql"
-    for source, keys in by_source.items():
-        for start in range(0, len(keys), QUERY_CHUNK):
-            chunk = keys[start:start + QUERY_CHUNK]
-            # On PostgreSQL one array parameter: a 500-item IN list is planned anew every time.
-            match = TraceEntry.source_key == any_(literal(chunk, ARRAY(String))) if postgres else TraceEntry.source_key.in_(chunk)
-            found = session.scalars(select(TraceEntry.source_key).where(TraceEntry.source == source, match))
-            seen.update((source, key) for key in found)
+    seen = {(source, key) for source, keys in by_source.items() for key in recorded(session, source, keys)}
     fresh = []
     for event in events:
         key = (event.source, event.source_key)
