@@ -12,8 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, any_, insert, literal, select, tuple_, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from juhe.db.types import utcnow
@@ -23,6 +22,10 @@ from juhe.trace.models import TraceEntry, TraceFrontier, TraceNode
 APPEND_BATCH_MAX = 10_000  # events per append (one database transaction)
 QUERY_CHUNK = 500  # keys per IN (...)
 FRONTIER_ID = 1
+# One unique-index probe per key, whatever the statistics say: on a fast-growing table they lag,
+# and PostgreSQL then scans every entry of the source for `source_key IN (…)`.
+RECORDED_PG = text("SELECT k.key FROM unnest(CAST(:keys AS VARCHAR[])) AS k(key) CROSS JOIN LATERAL "
+                   "(SELECT 1 FROM trace_entries e WHERE e.source = :source AND e.source_key = k.key LIMIT 1) AS hit")
 
 
 class TraceError(ValueError):
@@ -115,9 +118,9 @@ def recorded(session: Session, source: str, keys: list[str]) -> set[str]:
     postgres = session.connection().dialect.name == "postgresql"
     for start in range(0, len(keys), QUERY_CHUNK):
         chunk = keys[start:start + QUERY_CHUNK]
-        # On PostgreSQL one array parameter: a 500-item IN list is planned anew every time.
-        match = TraceEntry.source_key == any_(literal(chunk, ARRAY(String))) if postgres else TraceEntry.source_key.in_(chunk)
-        seen.update(session.scalars(select(TraceEntry.source_key).where(TraceEntry.source == source, match)))
+        query = RECORDED_PG if postgres else select(TraceEntry.source_key).where(
+            TraceEntry.source == source, TraceEntry.source_key.in_(chunk))
+        seen.update(session.scalars(query, {"source": source, "keys": chunk} if postgres else None))
     return seen
 
 
