@@ -128,3 +128,13 @@ def test_the_publisher_ingests_then_signs_once_a_minute(env):
     worker.run_if_due()
     with db.reader() as session:
         assert session.query(TreeHead).count() == 2 + 2  # the fixture's two, then at 0 s and 61 s
+
+
+def test_trace_head_signs_now_and_prints_a_note_its_public_key_opens(env):
+    from cryptography.hazmat.primitives import serialization
+
+    result = run_cli("trace", "head", "--json")
+    assert result.exit_code == 0, result.output
+    signed = json.loads(result.output)
+    key = serialization.load_pem_public_key(signed["public_key"].encode())
+    assert heads.open_note(signed["note"], key).tree_size == signed["tree_size"] == 21

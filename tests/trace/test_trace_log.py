@@ -11,12 +11,13 @@ import pytest
 from pymerkle import InmemoryTree
 from pymerkle.core import _inclusion_path_layout
 from pymerkle.proof import InclusionProof
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from juhe.db.engine import Database
 from juhe.db.types import utcnow
 from juhe.ledger import open_account, post_many, transfer
-from juhe.trace import ingest, log, merkle
+from juhe.db.models import LedgerEntry
+from juhe.trace import ingest, log, merkle, proofs
 from juhe.settlement.models import ReserveProofRow
 from juhe.trace.models import TraceEntry
 
@@ -166,3 +167,21 @@ def test_each_state_of_a_changing_row_and_a_late_commit_are_recorded(db):
                                  .order_by(TraceEntry.leaf_index)).all()
     assert [event for _id, event in states] == ["ok", "ok", "ok", "mismatch"]
     assert [object_id for object_id, _event in states].count(str(first.id)) == 2
+
+
+def test_a_ledger_row_edited_after_it_was_logged_is_found(db):
+    with db.engine.begin() as conn:
+        shop = open_account(conn, "payable:shop", "CNY")
+        bank = open_account(conn, "bank:main", "CNY")
+        posted = post_many(conn, [transfer(f"edit-{i}", bank, shop, 100) for i in range(3)])
+    ingest.ingest(db)
+    with db.reader() as session:
+        assert proofs.verify_database(session).problems == []
+        index = session.scalar(select(TraceEntry.leaf_index).where(TraceEntry.object_id == str(posted[1].id)))
+    with db.session() as session, session.begin():  # both legs, so that the ledger itself still balances
+        session.execute(update(LedgerEntry).where(LedgerEntry.transaction_id == posted[1].id)
+                        .values(amount_minor=LedgerEntry.amount_minor * 10))
+    with db.reader() as session:
+        check = proofs.verify_database(session)
+    assert check.first_bad_leaf == index
+    assert check.problems == [f"leaf {index}: ledger_transactions row {posted[1].id} no longer says what was logged (edited)"]

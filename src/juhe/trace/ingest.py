@@ -61,19 +61,23 @@ def _unrecorded(session: Session, source: str, rows: list, key: Callable) -> lis
     return [row for row in rows if key(row) not in known]
 
 
+PAYMENT_EVENT_ROWS = select(PaymentEvent, Payment.amount_minor, Payment.currency).join(Payment, Payment.id == PaymentEvent.payment_id)
+
+
+def payment_event(row) -> log.Event:
+    e, amount, currency = row
+    return log.Event(kind="payment", object_id=str(e.payment_id), event=e.to_status, at=e.at, merchant_id=e.merchant_id,
+                     facts={"from_status": e.from_status, "cause": e.cause, "amount_minor": amount, "currency": currency},
+                     source="payment_events", source_key=str(e.id))
+
+
 def _payment_events(session: Session, floor, limit: int) -> Read:
-    rows = session.execute(_from(select(PaymentEvent, Payment.amount_minor, Payment.currency)
-                                 .join(Payment, Payment.id == PaymentEvent.payment_id), PaymentEvent.id, floor).limit(limit)).all()
+    rows = session.execute(_from(PAYMENT_EVENT_ROWS, PaymentEvent.id, floor).limit(limit)).all()
     fresh = _unrecorded(session, "payment_events", rows, lambda row: str(row[0].id))
-    return Read(str(rows[-1][0].id) if rows else None, len(rows), [log.Event(
-        kind="payment", object_id=str(e.payment_id), event=e.to_status, at=e.at, merchant_id=e.merchant_id,
-        facts={"from_status": e.from_status, "cause": e.cause, "amount_minor": amount, "currency": currency},
-        source="payment_events", source_key=str(e.id)) for e, amount, currency in fresh])
+    return Read(str(rows[-1][0].id) if rows else None, len(rows), [payment_event(row) for row in fresh])
 
 
-def _ledger_transactions(session: Session, floor, limit: int) -> Read:
-    read = session.scalars(_from(select(LedgerTransaction), LedgerTransaction.id, floor).limit(limit)).all()
-    txns = _unrecorded(session, "ledger_transactions", read, lambda t: str(t.id))  # entries only of the new ones
+def ledger_events(session: Session, txns: list[LedgerTransaction]) -> list[log.Event]:
     entries: dict[uuid.UUID, list] = {}
     ids = [t.id for t in txns]
     for start in range(0, len(ids), log.QUERY_CHUNK):
@@ -83,11 +87,16 @@ def _ledger_transactions(session: Session, floor, limit: int) -> Read:
                 .where(LedgerEntry.transaction_id.in_(ids[start:start + log.QUERY_CHUNK])).order_by(LedgerEntry.id)):
             entries.setdefault(txn_id, []).append([code, currency, amount])
     # `status` is left out: a hold's changes later, and its capture or void is a transaction of its own.
-    return Read(str(read[-1].id) if read else None, len(read), [log.Event(
-        kind="ledger_transaction", object_id=str(t.id), event=t.kind, at=t.created_at, merchant_id=t.merchant_id,
-        facts={"idempotency_key": t.idempotency_key, "hold_id": t.hold_id, "reverses_id": t.reverses_id,
-               "entries": entries.get(t.id, [])},
-        source="ledger_transactions", source_key=str(t.id)) for t in txns])
+    return [log.Event(kind="ledger_transaction", object_id=str(t.id), event=t.kind, at=t.created_at, merchant_id=t.merchant_id,
+                      facts={"idempotency_key": t.idempotency_key, "hold_id": t.hold_id, "reverses_id": t.reverses_id,
+                             "entries": entries.get(t.id, [])},
+                      source="ledger_transactions", source_key=str(t.id)) for t in txns]
+
+
+def _ledger_transactions(session: Session, floor, limit: int) -> Read:
+    read = session.scalars(_from(select(LedgerTransaction), LedgerTransaction.id, floor).limit(limit)).all()
+    txns = _unrecorded(session, "ledger_transactions", read, lambda t: str(t.id))  # entries only of the new ones
+    return Read(str(read[-1].id) if read else None, len(read), ledger_events(session, txns))
 
 
 def _state_key(row) -> str:

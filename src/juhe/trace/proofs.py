@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from juhe.trace import heads, log, merkle
+from juhe.trace import heads, log, merkle, recheck
 from juhe.trace.models import TraceEntry, TraceNode
 
 VERIFY_CHUNK = 10_000  # leaves read per query when checking the whole log
@@ -66,7 +66,8 @@ class LogCheck:
 
 def verify_database(session: Session, public_key: Ed25519PublicKey | None = None) -> LogCheck:
     """Recomputes every leaf from its record, the tree from the leaves, and compares with the
-    stored nodes, the frontier and every signed head; collects every problem."""
+    stored nodes, the frontier and every signed head; then reads every logged payment event and
+    ledger transaction again (`recheck`). Collects every problem."""
     check = LogCheck()
     frontier = merkle.EMPTY
     completed_all: dict[merkle.NodeKey, bytes] = {}
@@ -97,6 +98,9 @@ def verify_database(session: Session, public_key: Ed25519PublicKey | None = None
         check.problems.append(f"the stored tree ({stored.size} leaves) is not the one its records make ({frontier.size})")
     if public_key is not None:
         _compare_heads(session, completed_all, frontier, public_key, check)
+    for index, problem in recheck.source_problems(session):
+        check.problems.append(problem)
+        check.first_bad_leaf = _first(check.first_bad_leaf, index)
     return check
 
 
