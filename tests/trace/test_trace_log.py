@@ -14,11 +14,11 @@ from pymerkle.proof import InclusionProof
 from sqlalchemy import func, select, update
 
 from juhe.db.engine import Database
+from juhe.db.models import LedgerEntry
 from juhe.db.types import utcnow
 from juhe.ledger import open_account, post_many, transfer
-from juhe.db.models import LedgerEntry
-from juhe.trace import ingest, log, merkle, proofs
 from juhe.settlement.models import ReserveProofRow
+from juhe.trace import ingest, log, merkle, proofs
 from juhe.trace.models import TraceEntry
 
 NOW = utcnow()

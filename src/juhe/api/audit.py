@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
 
 from juhe.api.deps import ReadSessionDep, require
 from juhe.audit.models import AuditRecord
 from juhe.db.pages import PAGE_MAX, Page, keyset, split
 from juhe.merchants import Principal
-from sqlalchemy import select
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 Auditor = Annotated[Principal, Depends(require("risk"))]

@@ -7,12 +7,13 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from juhe.api.deps import get_principal, get_session
 from juhe.api.errors import ApiError
+from juhe.config import get_settings
 from juhe.merchants import Principal
 from juhe.trace import heads, log, proofs
 from juhe.trace.models import TraceEntry
@@ -23,17 +24,15 @@ Reader = Annotated[Principal, Depends(get_principal)]  # any key of any role
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def _key(request: Request):
-    from juhe.config import get_settings
-
+def _key():
     return heads.load_or_create_key(key_path(get_settings().data_dir))
 
 
-def _head_covering(session: Session, request: Request, leaves: int):
+def _head_covering(session: Session, leaves: int):
     """The latest head if it covers `leaves`, else one signed now (heads on demand)."""
     head = heads.latest(session)
     if head is None or head.tree_size < leaves:
-        head = heads.sign(session, _key(request), int(time.time() * 1000))
+        head = heads.sign(session, _key(), int(time.time() * 1000))
     return head
 
 
@@ -42,14 +41,14 @@ def _fail(error: log.TraceError):
 
 
 @router.get("/tree-head")
-def tree_head(principal: Reader, session: SessionDep, request: Request) -> dict:
-    head = _head_covering(session, request, 0)
+def tree_head(principal: Reader, session: SessionDep) -> dict:
+    head = _head_covering(session, 0)
     return {"tree_size": head.tree_size, "root_hash": bytes(head.root_hash).hex(), "timestamp_ms": head.timestamp_ms,
-            "note": heads.note(head), "public_key": heads.public_key_text(_key(request))}
+            "note": heads.note(head), "public_key": heads.public_key_text(_key())}
 
 
 @router.get("/proofs/inclusion")
-def inclusion(principal: Reader, session: SessionDep, request: Request,
+def inclusion(principal: Reader, session: SessionDep,
               kind: Annotated[str, Query(max_length=24)], object_id: Annotated[str, Query(max_length=64)]) -> dict:
     """The newest record of one of the caller's objects, e.g. `?kind=payment&object_id=<payment id>`."""
     leaf_index = session.scalar(select(TraceEntry.leaf_index).where(
@@ -58,7 +57,7 @@ def inclusion(principal: Reader, session: SessionDep, request: Request,
     if leaf_index is None:
         raise ApiError(404, "record_not_found", f"no {kind} {object_id} in the log (yet: the worker adds records every few seconds)")
     try:
-        return proofs.inclusion_document(session, leaf_index, _head_covering(session, request, leaf_index + 1))
+        return proofs.inclusion_document(session, leaf_index, _head_covering(session, leaf_index + 1))
     except log.TraceError as e:
         _fail(e)
 

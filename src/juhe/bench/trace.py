@@ -13,9 +13,9 @@ import hashlib
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Iterator
 
 import typer
 
@@ -82,7 +82,7 @@ def _database(backend: str, postgres_url: str | None) -> Iterator[Database]:
 
         try:
             server = TempPostgres()  # durable defaults: fsync and synchronous_commit on
-        except Exception as e:  # noqa: BLE001 -- any failure to start is reported the same way
+        except Exception as e:  # any failure to start is reported the same way
             raise BenchError(f"could not start a throwaway PostgreSQL (give --postgres-url or --only sqlite): {e}") from e
         postgres_url = server.create_database("bench_trace")
     db = Database(postgres_url)

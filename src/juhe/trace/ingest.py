@@ -11,9 +11,9 @@ payments never wait behind the reading."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -34,7 +34,7 @@ class Source:
     name: str
     column: InstrumentedAttribute  # the order rows are read in (indexed where the table is large)
     decode: Callable[[str], object]  # a stored position back to a value of `column`
-    read: Callable[[Session, object, int], "Read"]  # rows ≥ floor, oldest first
+    read: Callable[[Session, object, int], Read]  # rows ≥ floor, oldest first
 
 
 @dataclass(frozen=True, slots=True)

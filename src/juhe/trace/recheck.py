@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from juhe.db.models import LedgerTransaction
 from juhe.payments.models import PaymentEvent
-from juhe.trace import ingest, log
+from juhe.trace import ingest
 from juhe.trace.models import TraceEntry
 
 RECHECK_CHUNK = 2_000  # leaves per round trip
