@@ -45,3 +45,25 @@ def test_a_merchant_sees_only_its_own_records_and_needs_the_risk_role(api):
     assert not [r for r in records(api, api.b, 0) if r["action"] == "POST /v1/accounts"]
     api.problem(api.client.get("/v1/audit", headers=api.a.h("business")), 403, "forbidden")
     api.problem(api.client.get("/v1/audit", headers=api.a.h("risk"), params={"cursor": 0}), 422, "validation_error")
+
+
+def test_the_platform_operator_sees_every_merchant_and_its_own_actions(api, platform_token):
+    created = api.client.post("/v1/merchants", headers={"Authorization": f"Bearer {platform_token}"},
+                              json={"name": "Audit Test Co", "industry": "retail"})
+    assert created.status_code == 201, created.text
+    api.open_account(api.a, "payable:seen-by-platform")
+    platform = {"Authorization": f"Bearer {platform_token}"}
+    deadline = time.monotonic() + 10
+    while True:
+        seen = api.client.get("/v1/audit", headers=platform, params={"limit": 200}).json()["data"]
+        if len(seen) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    onboarding = [r for r in seen if r["action"] == "POST /v1/merchants"]
+    assert onboarding and onboarding[0]["actor"] == "platform" and onboarding[0]["object_id"] == created.json()["id"]
+    assert any(r["merchant_id"] == str(api.a.id) for r in seen)
+    only_failed = api.client.get("/v1/audit", headers=platform, params={"outcome": "failed"}).json()["data"]
+    assert all(r["outcome"].startswith("failed:") for r in only_failed)
+    by_object = api.client.get("/v1/audit", headers=platform, params={"object_id": created.json()["id"]}).json()["data"]
+    assert [r["action"] for r in by_object] == ["POST /v1/merchants"]
+    api.problem(api.client.get("/v1/audit", headers=platform, params={"outcome": "maybe"}), 422, "validation_error")
