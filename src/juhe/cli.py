@@ -345,6 +345,8 @@ def chaos_payments(
                                      "'postgresql': a throwaway server."),
     pay_at_once: bool = typer.Option(False, "--pay-at-once", help="The payer pays each order as it is booked "
                                      "(paid-at-create channels), before Juhe has the channel's answer."),
+    api_processes: int = typer.Option(None, "--api-processes", help="API processes (default: 2 on PostgreSQL, "
+                                      "beside a `juhe worker`; 1 on SQLite)."),
     as_json: bool = typer.Option(False, "--json", help="Print {payments, success_rate, double_charges, stuck, ledger_ok}."),
 ) -> None:
     """Payments of every kind (QR, POS, face, B2B, cross-border) under timeouts, 5xx, lost/duplicated/reordered
@@ -358,7 +360,7 @@ def chaos_payments(
     with report.progress_bars() as progress:
         try:
             result = chaos.run(n=n, concurrency=concurrency, seed=seed, database_url=database_url,
-                               pay_at_once=pay_at_once, kinds=kinds, progress=progress)
+                               pay_at_once=pay_at_once, kinds=kinds, api_processes=api_processes, progress=progress)
         except chaos.ChaosError as e:
             fail(str(e), 1)
     result.print(as_json=as_json, console=console)

@@ -41,6 +41,15 @@ def test_payments_of_every_kind_keep_their_invariants_under_faults():
     assert figures["ledger_ok"] is True
 
 
+def test_chaos_on_postgresql_with_two_api_processes_keeps_the_invariants():
+    answer = CliRunner().invoke(app, ["chaos", "payments", "--n", "80", "--concurrency", "16", "--seed", "11",
+                                      "--database-url", "postgresql", "--api-processes", "2", "--json"])
+    assert answer.exit_code == 0, answer.output
+    figures = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert figures["payments"] == 80 and figures["success_rate"] >= 0.995
+    assert figures["double_charges"] == 0 and figures["stuck"] == 0 and figures["ledger_ok"] is True
+
+
 def test_the_plan_mixes_every_kind_by_seed():
     kinds = chaos.parse_kinds("qr,pos,face,b2b,crossborder")
     assert kinds == chaos.KINDS

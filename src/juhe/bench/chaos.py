@@ -231,16 +231,21 @@ def run(
     faults: dict[str, float] | None = None,
     pay_at_once: bool = False,
     in_process: bool = False,
+    api_processes: int | None = None,
     progress: Progress | None = None,
 ) -> ChaosResult:
+    """`api_processes` defaults to 2 on PostgreSQL (the production layout, beside a `juhe worker`), 1 on SQLite."""
     if n < 1 or concurrency < 1:
         raise ChaosError("--n and --concurrency must be at least 1")
     if not kinds or set(kinds) - set(KINDS):
         raise ChaosError(f"kinds are some of {', '.join(KINDS)}, not {', '.join(kinds) or 'none'}")
     qr_channels = channels_for("qr") if "qr" in kinds else ()
     served = tuple(code for code in CHANNEL_CODES if code in qr_channels or code in {KIND_CHANNEL.get(k) for k in kinds})
+    if api_processes is None:
+        api_processes = 2 if database_url and database_url.startswith("postgresql") and not in_process else 1
     options = StackOptions(database_url=database_url, in_process=in_process, poll_initial_s=poll_initial_s,
-                           worker_interval_s=WORKER_INTERVAL_S, payment_ttl_s=payment_ttl_s, channels=served)
+                           worker_interval_s=WORKER_INTERVAL_S, payment_ttl_s=payment_ttl_s, channels=served,
+                           api_processes=api_processes)
     rates = {**FAULT_RATES, **(faults or {})}
     plan = _plan(kinds, qr_channels, n, seed)
     started = time.monotonic()

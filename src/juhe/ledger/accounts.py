@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from juhe.db.models import Account, new_id
 from juhe.money import Money, check_currency
@@ -85,8 +86,17 @@ def open_account(
 
 def ensure_account(conn: Connection, code: str, currency: str, **options) -> uuid.UUID:
     """The account for (code, currency), opened on first use."""
-    found = conn.scalar(select(ACCOUNTS.c.id).where(ACCOUNTS.c.code == code, ACCOUNTS.c.currency == currency))
-    return found if found is not None else open_account(conn, code, currency, **options)
+    lookup = select(ACCOUNTS.c.id).where(ACCOUNTS.c.code == code, ACCOUNTS.c.currency == currency)
+    found = conn.scalar(lookup)
+    if found is not None:
+        return found
+    # Another process may open it at this moment (two API processes, one new currency): the
+    # loser's insert fails inside its savepoint, and it takes the winner's account.
+    try:
+        with conn.begin_nested():
+            return open_account(conn, code, currency, **options)
+    except IntegrityError:
+        return conn.scalar(lookup)
 
 
 def balance_of(row) -> Balance:
