@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     risk_engine: bool = True  # decide every payment with the risk engine (juhe.risk); off: allow all
     risk_train_when_untrained: bool = False  # the demo: train a small model in the background, then swap it in
     platform_token: str = ""  # operators create merchants with it; empty disables that endpoint
+    # The Merkle log's signing key (Ed25519, PKCS#8 PEM); unset: generated into data_dir/trace/log_key.pem.
+    trace_key_file: Path | None = None
+    # Where every signed tree head is also sent: a file (appended) or an http(s) URL (POSTed) a third party keeps.
+    trace_witness: str | None = None
 
 
 @lru_cache(maxsize=1)

@@ -118,13 +118,13 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     from juhe.monitor.service import Evaluator
     from juhe.payments.poller import poll_due
     from juhe.settlement.payouts import poll_payouts
-    from juhe.trace.publisher import TracePublisher, key_path as trace_key_path
+    from juhe.trace.publisher import TracePublisher, key_file as trace_key_file
     from juhe.transfers.service import poll_batches
     from juhe.webhooks.delivery import deliver_due
 
     evaluator = Evaluator(runtime.db)
     aml_daily = DailyMonitoring(runtime.db)
-    trace = TracePublisher(runtime.db, trace_key_path(runtime.settings.data_dir))
+    trace = TracePublisher(runtime.db, trace_key_file(runtime.settings), witness_to=runtime.settings.trace_witness)
     loop = asyncio.get_running_loop()
     aml_from = loop.time() + AML_FIRST_RUN_DELAY_S
     while not stop.is_set():

@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
+import structlog.testing
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import update
 from typer.testing import CliRunner
@@ -138,3 +139,46 @@ def test_trace_head_signs_now_and_prints_a_note_its_public_key_opens(env):
     signed = json.loads(result.output)
     key = serialization.load_pem_public_key(signed["public_key"].encode())
     assert heads.open_note(signed["note"], key).tree_size == signed["tree_size"] == 21
+
+
+def test_heads_go_to_a_witness_and_a_rewritten_log_no_longer_matches_it(env, monkeypatch):
+    import http.server
+    import threading as threads
+
+    db, _, tmp_path = env
+    received: list[bytes] = []
+
+    class Witness(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # the name http.server calls
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Witness)
+    threads.Thread(target=server.serve_forever, daemon=True).start()
+    witness_file = tmp_path / "witness" / "heads.txt"
+    clock = [0.0]
+    key_file = publisher.key_path(tmp_path / "data")
+    for target in (str(witness_file), f"http://127.0.0.1:{server.server_port}/checkpoints"):
+        publisher.TracePublisher(db, key_file, witness_to=target, clock=lambda: clock[0]).run_if_due()
+    server.shutdown()
+    assert len(received) == 1 and received[0].decode().startswith(f"{heads.ORIGIN}\n21\n")
+    with structlog.testing.capture_logs() as logs:  # a directory is no witness: logged, the head still signed
+        publisher.TracePublisher(db, key_file, witness_to=str(tmp_path / "witness"), clock=lambda: clock[0]).run_if_due()
+    assert [entry["event"] for entry in logs] == ["trace.witness_unreachable"]
+
+    ok = run_cli("trace", "verify", "--database", "--witness", str(witness_file), "--json")
+    assert ok.exit_code == 0, ok.output
+    with db.session() as session, session.begin():  # a rewrite that also re-signs nothing: heads and leaves deleted
+        session.query(TreeHead).delete()
+        session.execute(update(TraceEntry).where(TraceEntry.leaf_index == 3).values(
+            data='{"rewritten":true}', leaf_hash=merkle.leaf_hash(b'{"rewritten":true}')))
+    bad = run_cli("trace", "verify", "--database", "--witness", str(witness_file), "--json")
+    assert bad.exit_code == 1
+    assert any(p.startswith("witnessed head 1 (21 leaves) does not sign") for p in json.loads(bad.output)["problems"])
+    forged = tmp_path / "forged.txt"
+    forged.write_text(witness_file.read_text().replace("\n21\n", "\n20\n"))
+    assert run_cli("trace", "verify", "--database", "--witness", str(forged)).exit_code == 1

@@ -17,7 +17,7 @@ from juhe.config import get_settings
 from juhe.merchants import Principal
 from juhe.trace import heads, log, proofs
 from juhe.trace.models import TraceEntry
-from juhe.trace.publisher import key_path
+from juhe.trace.publisher import key_file
 
 router = APIRouter(prefix="/v1/trace", tags=["trace"])
 Reader = Annotated[Principal, Depends(get_principal)]  # any key of any role
@@ -25,7 +25,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def _key():
-    return heads.load_or_create_key(key_path(get_settings().data_dir))
+    return heads.load_or_create_key(key_file(get_settings()))
 
 
 def _head_covering(session: Session, leaves: int):

@@ -30,7 +30,7 @@ def _database():
 def _key():
     from juhe.trace import heads, publisher
 
-    return heads.load_or_create_key(publisher.key_path(get_settings().data_dir))
+    return heads.load_or_create_key(publisher.key_file(get_settings()))
 
 
 @trace_app.command("head")
@@ -54,6 +54,7 @@ def verify(
     proof_file: Path = typer.Argument(None, help="A proof document (GET /v1/trace/proofs/…); omit with --database."),
     public_key: Path = typer.Option(None, "--public-key", help="The log's public key (PEM); default: the data dir's key."),
     database: bool = typer.Option(False, "--database", help="Recompute the whole log in JUHE_DATABASE_URL instead."),
+    witness_file: Path = typer.Option(None, "--witness", help="With --database: a witness file of signed heads the log must still match."),
     as_json: bool = typer.Option(False, "--json", help="Print {ok, leaves, first_bad_leaf, problems} (--database) "
                                  "or {ok, proves} (a proof file)."),
 ) -> None:
@@ -62,9 +63,10 @@ def verify(
 
     key = _public_key(public_key)
     if database:
+        witnessed = _witnessed(witness_file, key) if witness_file else []
         db = _database()
         with db.reader() as session:
-            check = proofs.verify_database(session, key)
+            check = proofs.verify_database(session, key, witnessed)
         _report({"ok": not check.problems, "leaves": check.leaves, "first_bad_leaf": check.first_bad_leaf,
                  "problems": check.problems}, as_json, f"the log verifies: {check.leaves} leaves")
         return
@@ -80,6 +82,17 @@ def verify(
         _report({"ok": False, "problems": [str(e)]}, as_json, "")
         return
     _report({"ok": True, "proves": proves}, as_json, proves)
+
+
+def _witnessed(path: Path, key):
+    from juhe.trace import heads, witness
+
+    try:
+        return witness.checkpoints(path.read_text(encoding="utf-8"), key)
+    except OSError as e:
+        _fail(f"cannot read the witness file {path}: {e}")
+    except heads.HeadError as e:
+        _fail(f"the witness file {path} holds a head this key did not sign: {e}", 1)
 
 
 def _public_key(path: Path | None):

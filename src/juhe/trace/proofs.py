@@ -64,15 +64,17 @@ class LogCheck:
     first_bad_leaf: int | None = None
 
 
-def verify_database(session: Session, public_key: Ed25519PublicKey | None = None) -> LogCheck:
+def verify_database(session: Session, public_key: Ed25519PublicKey | None = None,
+                    witnessed: list[heads.Checkpoint] = ()) -> LogCheck:
     """Recomputes every leaf from its record, the tree from the leaves, and compares with the
-    stored nodes, the frontier and every signed head; then reads every logged payment event and
-    ledger transaction again (`recheck`). Collects every problem."""
+    stored nodes, the frontier, every signed head and every head a witness kept; then reads every
+    logged payment event and ledger transaction again (`recheck`). Collects every problem."""
     check = LogCheck()
     frontier = merkle.EMPTY
     completed_all: dict[merkle.NodeKey, bytes] = {}
     # A head of odd size ends on a lone leaf: keep those leaves' recomputed hashes for the heads' roots.
-    head_leaves = {size - 1 for size in session.scalars(select(heads.TreeHead.tree_size)) if size % 2}
+    sizes = [*session.scalars(select(heads.TreeHead.tree_size)), *(c.tree_size for c in witnessed)]
+    head_leaves = {size - 1 for size in sizes if size % 2}
     last = -1
     while True:
         rows = session.execute(select(TraceEntry.leaf_index, TraceEntry.data, TraceEntry.leaf_hash)
@@ -101,7 +103,8 @@ def verify_database(session: Session, public_key: Ed25519PublicKey | None = None
     if stored.size != frontier.size or stored.root() != frontier.root():
         check.problems.append(f"the stored tree ({stored.size} leaves) is not the one its records make ({frontier.size})")
     if public_key is not None:
-        _compare_heads(session, completed_all, frontier, public_key, check)
+        _compare_checkpoints(_signed_heads(session, public_key, check), completed_all, frontier, check)
+    _compare_checkpoints([(f"witnessed head {n}", c) for n, c in enumerate(witnessed, 1)], completed_all, frontier, check)
     for index, problem in recheck.source_problems(session):
         check.problems.append(problem)
         check.first_bad_leaf = _first(check.first_bad_leaf, index)
@@ -119,15 +122,19 @@ def _compare_nodes(session: Session, expected: dict[merkle.NodeKey, bytes], chec
                                   f"[{index << level}, {(index + 1) << level})")
 
 
-def _compare_heads(session, nodes, frontier, public_key, check: LogCheck) -> None:
+def _signed_heads(session: Session, public_key, check: LogCheck) -> list[tuple[str, heads.Checkpoint]]:
+    opened = []
     for head in session.scalars(select(heads.TreeHead).order_by(heads.TreeHead.id)):
         try:
-            checkpoint = heads.open_note(heads.note(head), public_key)
+            opened.append((f"tree head {head.id}", heads.open_note(heads.note(head), public_key)))
         except heads.HeadError as e:
             check.problems.append(f"tree head {head.id}: {e}")
-            continue
-        if checkpoint.tree_size > frontier.size:
-            check.problems.append(f"tree head {head.id} signs {checkpoint.tree_size} leaves; the log has {frontier.size}")
-        elif checkpoint.tree_size and merkle.range_hash(0, checkpoint.tree_size, nodes) != checkpoint.root_hash:
-            check.problems.append(f"tree head {head.id} ({checkpoint.tree_size} leaves) does not sign the log's root at that size")
+    return opened
 
+
+def _compare_checkpoints(checkpoints, nodes: dict, frontier: merkle.Frontier, check: LogCheck) -> None:
+    for label, checkpoint in checkpoints:
+        if checkpoint.tree_size > frontier.size:
+            check.problems.append(f"{label} signs {checkpoint.tree_size} leaves; the log has {frontier.size}")
+        elif checkpoint.tree_size and merkle.range_hash(0, checkpoint.tree_size, nodes) != checkpoint.root_hash:
+            check.problems.append(f"{label} ({checkpoint.tree_size} leaves) does not sign the log's root at that size")
