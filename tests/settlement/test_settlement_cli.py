@@ -21,6 +21,11 @@ def invoke(*args: str):
     return runner.invoke(settle_app, list(args), catch_exceptions=False)
 
 
+def audited(books) -> list[tuple[str, str]]:
+    with books.db.reader() as session:
+        return [(r.action, r.outcome) for r in session.query(AuditRecord).order_by(AuditRecord.id)]
+
+
 def test_run_prints_one_json_object_and_a_rerun_moves_nothing(books):
     books.profile()
     books.pay(100_00, datetime(2025, 10, 9, 10, tzinfo=SHANGHAI))
@@ -33,6 +38,7 @@ def test_run_prints_one_json_object_and_a_rerun_moves_nothing(books):
     assert again["merchants"][0]["outcome"] == "already_run"
     holiday = invoke("run", "--date", "2025-10-08", "--database-url", books.db.url)
     assert holiday.exit_code == 0 and "not a working day" in holiday.stdout
+    assert audited(books) == [("settle.run", "succeeded")] * 3
 
 
 def test_run_refuses_bad_dates_and_unknown_merchants(books):
@@ -44,6 +50,7 @@ def test_run_refuses_bad_dates_and_unknown_merchants(books):
     future = invoke("run", "--date", "2099-01-05", "--database-url", books.db.url)
     assert future.exit_code == 2 and "settlement_date_in_future" in future.output
     assert books.batches() == []
+    assert audited(books) == [("settle.run", "failed:merchant_not_found"), ("settle.run", "failed:settlement_date_in_future")]
 
 
 def test_reserve_proof_exits_1_on_a_mismatch(books, tmp_path):
@@ -59,6 +66,7 @@ def test_reserve_proof_exits_1_on_a_mismatch(books, tmp_path):
     garbage.write_bytes(b"<x/>")
     refused = invoke("reserve-proof", "--date", "2025-10-09", "--statement", str(garbage), "--database-url", books.db.url)
     assert refused.exit_code == 2 and "invalid_statement" in refused.output
+    assert audited(books) == [("settle.reserve-proof", "failed:reserve_mismatch"), ("settle.reserve-proof", "failed:invalid_statement")]
 
 
 def test_fee_schedule_is_checked_before_it_is_stored(books, tmp_path):

@@ -28,6 +28,13 @@ def _day(text: str) -> date:
         _fail(f"--date must be a date like 2025-10-09, not {text!r}")
 
 
+def _audit(db, action: str, outcome: str, **fields) -> None:
+    """Money moved (or was proven) by an operator at the command line: into the audit trail."""
+    from juhe.audit import trail
+
+    trail.record_now(db, trail.cli_record(action, outcome, **fields))
+
+
 def _database(url: str | None):
     from juhe.db.engine import Database
     from juhe.recon import models as _recon  # noqa: F401 -- tables the run reads
@@ -54,9 +61,13 @@ def run(
     except ValueError:
         _fail(f"--merchant must be a merchant id, not {merchant!r}")
     db = _database(database_url)
+    audited = {"merchant_id": merchant_id, "object_type": "settlement_date", "object_id": str(settlement_date)}
     try:
         result = run_settlement(db, settlement_date, merchant_id=merchant_id)
+        _audit(db, "settle.run", "succeeded", **audited,
+               detail={"batches": sum(len(m.batch_ids) for m in result.merchants), "working_day": result.working_day})
     except SettlementError as error:
+        _audit(db, "settle.run", f"failed:{error.code}", **audited)
         _fail(f"{error.code}: {error}")
     finally:
         db.dispose()
@@ -87,10 +98,14 @@ def reserve_proof(
 
     proven_day = _day(day)
     db = _database(database_url)
+    audited = {"object_type": "reserve_proof", "object_id": str(proven_day)}
     try:
         with db.engine.begin() as conn:
             proof = prove_reserve(conn, proven_day, statement.read_bytes(), reserve_account=reserve_account)
+        _audit(db, "settle.reserve-proof", "succeeded" if proof.ok else "failed:reserve_mismatch", **audited,
+               detail={"reserve_account": reserve_account, "statement": statement.name})
     except ReserveError as error:
+        _audit(db, "settle.reserve-proof", f"failed:{error.code}", **audited)
         _fail(f"{error.code}: {error}")
     finally:
         db.dispose()
@@ -137,7 +152,7 @@ def fee_schedule(
                                                     detail={"effective_from": row.effective_from.isoformat()})])
             console.print(f"fee schedule for {channel} from {row.effective_from.isoformat()}: {json.dumps(row.definition)}")
     except SettlementError as error:
-        trail.record_now(db, trail.cli_record("settle.fee-schedule", f"failed:{error.code}", **audited))
+        _audit(db, "settle.fee-schedule", f"failed:{error.code}", **audited)
         for problem in error.errors:
             Console(stderr=True).print(f"  {problem}")
         _fail(f"{error.code}: {error}")
