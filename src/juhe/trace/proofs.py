@@ -70,45 +70,48 @@ def verify_database(session: Session, public_key: Ed25519PublicKey | None = None
     stored nodes, the frontier, every signed head and every head a witness kept; then reads every
     logged payment event and ledger transaction again (`recheck`). Collects every problem."""
     check = LogCheck()
-    frontier = merkle.EMPTY
-    completed_all: dict[merkle.NodeKey, bytes] = {}
-    # A head of odd size ends on a lone leaf: keep those leaves' recomputed hashes for the heads' roots.
     sizes = [*session.scalars(select(heads.TreeHead.tree_size)), *(c.tree_size for c in witnessed)]
-    head_leaves = {size - 1 for size in sizes if size % 2}
-    last = -1
+    needed = {key for size in sizes if size for key in merkle.range_nodes(0, size)}  # what the heads' roots are made of
+    frontier, kept = _walk_leaves(session, needed, check)
+    if frontier is None:
+        return check
+    check.leaves = frontier.size
+    stored = log.load_frontier(session)
+    if stored.size != frontier.size or stored.root() != frontier.root():
+        check.problems.append(f"the stored tree ({stored.size} leaves) is not the one its records make ({frontier.size})")
+    if public_key is not None:
+        _compare_checkpoints(_signed_heads(session, public_key, check), kept, frontier, check)
+    _compare_checkpoints([(f"witnessed head {n}", c) for n, c in enumerate(witnessed, 1)], kept, frontier, check)
+    for index, problem in recheck.source_problems(session):
+        check.problems.append(problem)
+        check.first_bad_leaf = _first(check.first_bad_leaf, index)
+    return check
+
+
+def _walk_leaves(session: Session, needed: set, check: LogCheck):
+    """Rebuilds the tree a chunk of leaves at a time, comparing each chunk's inner nodes with the
+    stored ones as it goes (memory stays one chunk); keeps only the `needed` nodes."""
+    frontier, kept, last = merkle.EMPTY, {}, -1
     while True:
         rows = session.execute(select(TraceEntry.leaf_index, TraceEntry.data, TraceEntry.leaf_hash)
                                .where(TraceEntry.leaf_index > last).order_by(TraceEntry.leaf_index).limit(VERIFY_CHUNK)).all()
         if not rows:
-            break
+            return frontier, kept
         hashes = []
         for index, data, stored in rows:
             if index != frontier.size + len(hashes):
                 check.problems.append(f"leaf {frontier.size + len(hashes)} is missing (next stored is {index})")
                 check.first_bad_leaf = _first(check.first_bad_leaf, frontier.size + len(hashes))
-                return check
+                return None, kept
             recomputed = merkle.leaf_hash(data.encode())
-            if index in head_leaves:
-                completed_all[(0, index)] = recomputed
             if recomputed != bytes(stored):
                 check.problems.append(f"leaf {index}: its record does not hash to the stored leaf hash (edited)")
                 check.first_bad_leaf = _first(check.first_bad_leaf, index)
             hashes.append(recomputed)
         frontier, completed = merkle.append(frontier, hashes)
-        completed_all.update({(lv, ix): h for lv, ix, h in completed if lv > 0})
+        kept.update({(lv, ix): h for lv, ix, h in completed if (lv, ix) in needed})
+        _compare_nodes(session, {(lv, ix): h for lv, ix, h in completed if lv > 0}, check)
         last = rows[-1][0]
-    check.leaves = frontier.size
-    _compare_nodes(session, completed_all, check)
-    stored = log.load_frontier(session)
-    if stored.size != frontier.size or stored.root() != frontier.root():
-        check.problems.append(f"the stored tree ({stored.size} leaves) is not the one its records make ({frontier.size})")
-    if public_key is not None:
-        _compare_checkpoints(_signed_heads(session, public_key, check), completed_all, frontier, check)
-    _compare_checkpoints([(f"witnessed head {n}", c) for n, c in enumerate(witnessed, 1)], completed_all, frontier, check)
-    for index, problem in recheck.source_problems(session):
-        check.problems.append(problem)
-        check.first_bad_leaf = _first(check.first_bad_leaf, index)
-    return check
 
 
 def _first(current: int | None, index: int) -> int:
@@ -116,10 +119,17 @@ def _first(current: int | None, index: int) -> int:
 
 
 def _compare_nodes(session: Session, expected: dict[merkle.NodeKey, bytes], check: LogCheck) -> None:
-    for level, index, stored in session.execute(select(TraceNode.level, TraceNode.index, TraceNode.hash)):
-        if expected.get((level, index)) != bytes(stored):
-            check.problems.append(f"tree node ({level}, {index}) is not the hash of its leaves "
-                                  f"[{index << level}, {(index + 1) << level})")
+    """The stored inner nodes of one chunk: a range of indexes per level, one query each."""
+    by_level: dict[int, list[int]] = {}
+    for level, index in expected:
+        by_level.setdefault(level, []).append(index)
+    for level, indexes in by_level.items():
+        stored = dict(session.execute(select(TraceNode.index, TraceNode.hash).where(
+            TraceNode.level == level, TraceNode.index.between(min(indexes), max(indexes)))).all())
+        for index in indexes:
+            if bytes(stored.get(index, b"")) != expected[(level, index)]:
+                check.problems.append(f"tree node ({level}, {index}) is not the hash of its leaves "
+                                      f"[{index << level}, {(index + 1) << level})")
 
 
 def _signed_heads(session: Session, public_key, check: LogCheck) -> list[tuple[str, heads.Checkpoint]]:
