@@ -15,6 +15,7 @@ from rich.console import Console
 from juhe.aml.commands import aml_app
 from juhe.audit.commands import audit_app
 from juhe.config import get_settings
+from juhe.console.commands import console_app
 from juhe.recon.commands import recon_app, statement_app
 from juhe.bench.risk_command import bench_risk
 from juhe.bench.trace import bench_trace
@@ -188,6 +189,7 @@ app.add_typer(settle_app, name="settle")
 app.add_typer(risk_app, name="risk")
 app.add_typer(trace_app, name="trace")
 app.add_typer(audit_app, name="audit")
+app.add_typer(console_app, name="console")
 bench_app.command("risk")(bench_risk)
 bench_app.command("trace")(bench_trace)
 

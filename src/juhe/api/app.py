@@ -13,6 +13,7 @@ from prometheus_client import Counter, Histogram
 from juhe.api.audit_trail import AuditTrail
 from juhe.api import aml, audit, errors, risk, fx, health, ledger, merchants, monitor, payments, reconciliations, settlements, terminals, trace, transfers, webhooks
 from juhe import loop_lag
+from juhe.console.app import install as install_console
 from juhe.config import get_settings
 from juhe.db.engine import Database
 from juhe.runtime import Runtime, run_worker
@@ -82,6 +83,7 @@ def create_app(database: Database | None = None, runtime: Runtime | None = None,
     errors.install(app)
     for module in (health, merchants, ledger, payments, terminals, transfers, fx, webhooks, monitor, reconciliations, settlements, aml, risk, trace, audit):
         app.include_router(module.router)
+    install_console(app)  # the web console at /console, on the same database and services
 
     app.add_middleware(AuditTrail)
     app.add_middleware(Measure)

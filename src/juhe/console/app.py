@@ -1,0 +1,30 @@
+"""Mounts the console on the API's FastAPI app: its pages, static files and refusals."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from juhe.console import auth, overview, payments
+from juhe.console.web import HERE, Forbidden, NotLoggedIn, render
+
+PAGES = (auth, overview, payments)
+
+
+def install(app: FastAPI) -> None:
+    for page in PAGES:
+        app.include_router(page.router, include_in_schema=False)
+    app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
+
+    @app.exception_handler(NotLoggedIn)
+    async def to_login(request: Request, exc: NotLoggedIn) -> Response:
+        if request.headers.get("hx-request"):  # htmx swaps fragments: tell it to load the login page
+            return Response(status_code=401, headers={"HX-Redirect": "/console/login"})
+        if request.method != "GET":
+            return Response("not logged in", status_code=401)
+        return RedirectResponse("/console/login", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        return render(request, "forbidden.html", None, 403)

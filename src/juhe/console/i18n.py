@@ -1,0 +1,46 @@
+"""The console's labels in English and Chinese. The language is a cookie the switch sets."""
+
+from __future__ import annotations
+
+LANGUAGES = ("en", "zh")
+LABELS: dict[str, tuple[str, str]] = {  # key: (English, 中文)
+    "console": ("Juhe console", "聚合控制台"),
+    "login": ("Log in", "登录"), "logout": ("Log out", "退出"),
+    "login_name": ("Login", "账号"), "password": ("Password", "密码"),
+    "overview": ("Fund monitor", "资金监控"), "payments": ("Payments", "支付"),
+    "recon": ("Reconciliation", "对账"), "settlement": ("Settlement", "结算"),
+    "risk": ("Risk", "风控"), "aml": ("AML", "反洗钱"), "developers": ("Developers", "开发者"),
+    "forbidden": ("Your role may not open this page or do this.", "您的角色无权访问此页面或执行此操作。"),
+    "live_flow": ("Live flow (last 15 minutes)", "实时交易流（最近15分钟）"),
+    "success_rate": ("Success rate per channel", "各渠道成功率"),
+    "balances": ("Balances", "余额"), "fee_rates": ("Fee rates paid (last 24 h)", "实付费率（24小时）"),
+    "incidents": ("Open alerts and incidents", "未结告警与事件"),
+    "channel": ("Channel", "渠道"), "currency": ("Currency", "币种"), "count": ("Payments", "笔数"),
+    "amount": ("Amount", "金额"), "succeeded": ("Succeeded", "成功"), "failed": ("Failed", "失败"),
+    "group": ("Account group", "账户类别"), "posted": ("Posted", "已入账"), "held": ("Held", "冻结"),
+    "available": ("Available", "可用"), "fee_bps": ("Fee (bps)", "费率（基点）"),
+    "kind": ("Kind", "类型"), "status": ("Status", "状态"), "due": ("Due", "截止"),
+    "overdue": ("overdue", "已逾期"), "owner": ("Owner", "负责人"), "none": ("None", "无"),
+    "recent_payments": ("Recent payments", "最新支付"), "created": ("Created", "创建时间"),
+    "subject": ("Subject", "商品"), "search": ("Search", "查询"), "all": ("All", "全部"),
+    "timeline": ("Timeline", "时间线"), "routing": ("Routing", "路由"), "risk_decision": ("Risk decision", "风控决策"),
+    "refund": ("Refund", "退款"), "refundable": ("Refundable", "可退金额"), "refunds": ("Refunds", "退款记录"),
+    "refund_confirm": ("Refund this amount? This cannot be undone.", "确认退款该金额？此操作不可撤销。"),
+    "refund_amount_hint": ("Leave empty to refund all that is left", "留空则退还全部剩余金额"),
+    "reason": ("Reason", "原因"), "postings": ("Ledger postings", "账务分录"), "webhooks": ("Webhooks", "回调通知"),
+    "notifications": ("Channel notifications", "渠道通知"), "account": ("Account", "账户"),
+    "next": ("Next page", "下一页"), "role": ("Role", "角色"), "merchant": ("Merchant", "商户"),
+}
+
+
+def language(requested: str | None) -> str:
+    return requested if requested in LANGUAGES else "en"
+
+
+def translator(lang: str):
+    index = LANGUAGES.index(lang)
+
+    def t(key: str) -> str:
+        return LABELS[key][index] if key in LABELS else key
+
+    return t

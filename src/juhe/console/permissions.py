@@ -1,0 +1,27 @@
+"""What each console role may see and do: one table, checked by every page and every action.
+
+A page's routes name the permission they need; a role without it gets 403 for the page and for
+the POST behind its buttons alike (hiding a button is never the protection)."""
+
+from __future__ import annotations
+
+MERCHANT_ROLES = ("admin", "finance", "it", "business", "risk")
+PLATFORM_ROLE = "operator"  # the platform operator: every merchant, reconciliation, reserve proofs
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "overview.view":     frozenset({"admin", "finance", "it", "business", "risk", "operator"}),
+    "payments.view":     frozenset({"admin", "finance", "business", "risk", "operator"}),
+    "payments.refund":   frozenset({"admin", "finance", "business"}),
+    "recon.view":        frozenset({"admin", "finance", "risk", "operator"}),
+    "recon.resolve":     frozenset({"admin", "finance", "operator"}),
+    "settlement.view":   frozenset({"admin", "finance", "operator"}),
+    "risk.view":         frozenset({"admin", "risk", "operator"}),
+    "risk.rules.edit":   frozenset({"admin", "risk"}),
+    "aml.view":          frozenset({"admin", "risk", "operator"}),
+    "developers.view":   frozenset({"admin", "it"}),
+    "developers.manage": frozenset({"admin", "it"}),
+}
+
+
+def allows(role: str, permission: str) -> bool:
+    return role in PERMISSIONS[permission]
