@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import structlog
@@ -61,7 +61,7 @@ class Runtime:
         if settings.risk_engine:
             from juhe.payments.risk_hook import EngineRisk
 
-            self.payments.risk = EngineRisk.from_registry(settings.data_dir / "risk")
+            self.payments.risk = EngineRisk.from_registry(settings.data_dir / "risk", db)
             if settings.risk_train_when_untrained:
                 self.payments.risk.train_in_background(settings.data_dir / "risk")
 
@@ -102,17 +102,19 @@ class Runtime:
             running.stop()
 
 
-def _housekeeping(db, expire_holds, purge_expired) -> None:
-    """Expired holds and idempotency keys. Run in a thread: a writer that waits for SQLite's lock on
-    the event loop would stop the very requests whose commits it waits for."""
+def _housekeeping(db, expire_holds, purge_expired, purge_risk_buckets) -> None:
+    """Expired holds, idempotency keys and risk velocity buckets. Run in a thread: a writer that
+    waits for SQLite's lock on the event loop would stop the very requests whose commits it waits for."""
     with db.session() as session, session.begin():
         expire_holds(session.connection())
         purge_expired(session)
+        purge_risk_buckets(session, datetime.now(timezone.utc))
 
 
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     """Poll payments and refunds, deliver webhooks, expire holds, purge old idempotency keys."""
     from juhe.api.idempotency import purge_expired
+    from juhe.risk.dbstore import purge_expired as purge_risk_buckets
     from juhe.aml.monitoring_runs import DailyMonitoring
     from juhe.ledger import expire_holds
     from juhe.monitor.service import Evaluator
@@ -138,7 +140,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             await asyncio.to_thread(evaluator.run_if_due)  # writers off the loop: see _housekeeping
             if loop.time() >= aml_from:  # a day's monitoring can take a while: not while the process starts up
                 await asyncio.to_thread(aml_daily.run_if_due)
-            await asyncio.to_thread(_housekeeping, runtime.db, expire_holds, purge_expired)
+            await asyncio.to_thread(_housekeeping, runtime.db, expire_holds, purge_expired, purge_risk_buckets)
             await asyncio.to_thread(trace.run_if_due)  # payment events and ledger transactions into the Merkle log
         except Exception:  # the loop must survive one bad round; the error is logged
             log.exception("worker round failed")

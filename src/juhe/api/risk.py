@@ -3,8 +3,8 @@
 The engine is the one the payments use (`ctx.risk`): a decision here records the attempt in
 the same velocity store, and an activation changes what every payment is decided by. So
 activations are the platform operator's (JUHE_PLATFORM_TOKEN); a merchant's risk key reads
-the rules and models and dry-runs rule sets over its own payments. The engine keeps its model
-and rules per process: another API process picks an activation up when it restarts.
+the rules and models and dry-runs rule sets over its own payments. An activation is kept in the
+database too: every other API process and worker follows it within a few seconds (juhe.risk.activation).
 """
 
 from __future__ import annotations

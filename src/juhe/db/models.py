@@ -136,6 +136,7 @@ def load_all_models() -> None:
     import juhe.monitor.models  # noqa: F401
     import juhe.payments.models  # noqa: F401
     import juhe.recon.models  # noqa: F401
+    import juhe.risk.models  # noqa: F401
     import juhe.settlement.models  # noqa: F401
     import juhe.trace.models  # noqa: F401
     import juhe.transfers.models  # noqa: F401

@@ -20,6 +20,7 @@ from juhe.payments import outbound, states
 from juhe.payments.context import PaymentsContext, RiskDecision
 from juhe.payments.models import Payment
 from juhe.payments.outcomes import emit
+from juhe.risk.dbstore import bound_session
 from juhe.verification import service as verification
 
 PASSWORD_FREE = "password_free"  # payer flag: the merchant charges under a password-free (免密) agreement
@@ -40,7 +41,8 @@ class Gate:
 def before_channels(ctx: PaymentsContext, session: Session, payment: Payment, request: dict) -> Gate:
     """Decide every gate of a new payment, in the caller's transaction."""
     industry = session.get(Merchant, payment.merchant_id).industry
-    decision = ctx.risk.assess(risk_facts(payment, request["payer"], industry))
+    with bound_session(session):  # the risk store reads and writes in this payment's transaction
+        decision = ctx.risk.assess(risk_facts(payment, request["payer"], industry))
     decision = _password_free(session, payment, request["payer"], decision)
     payment.risk = {"action": decision.action, "score": decision.score, "reasons": list(decision.reasons)} | decision.details
     if decision.action == "block":

@@ -1,21 +1,29 @@
 """The risk engine behind the payments' risk hook: a payment's facts in, allow / step up / block out.
 
-The engine keeps its velocity and payer profiles in memory (juhe.risk.store), per process. The
-active model and rules are read from the risk registry at start; a process without a trained
+On a database (`from_registry(folder, db)`, what the app runs) the engine keeps its velocity and
+payer profiles there (juhe.risk.dbstore), in the caller's transaction when one is bound
+(`bound_session`: a payment's gate), so several API processes and workers score alike; and it
+follows the activations in the database (juhe.risk.activation), so an activation in one process
+reaches every other within a few seconds. Without one (offline tools) it keeps them in memory.
+The active model and rules are read from the risk registry at start; a process without a trained
 model decides by the rules and amount tiers alone, and can train a small model in the
 background (the demo does) and swap it in without stopping. `activate_rules` and
-`activate_model` (the API's /v1/risk) change the registry and this process's engine together.
+`activate_model` (the API's /v1/risk) change the registry, the database and this process's engine together.
 """
 
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
 import structlog
 
+from juhe.db.engine import Database
 from juhe.payments.context import RiskDecision
+from juhe.risk.activation import ActivationWatch
+from juhe.risk.dbstore import DbFeatureStore
 from juhe.risk.default_rules import default_rules
 from juhe.risk.engine import RiskEngine
 from juhe.risk.facts import Decision, PaymentFacts, RiskError
@@ -32,30 +40,39 @@ DEMO_TRAINING_PAYERS = 600
 
 
 class EngineRisk:
-    def __init__(self, engine: RiskEngine, registry: RiskRegistry | None = None):
+    def __init__(self, engine: RiskEngine, registry: RiskRegistry | None = None, activations: ActivationWatch | None = None):
         self.engine = engine
         self.registry = registry  # where activations are kept; None: rules and model live in this process only
+        self.activations = activations  # None: this process alone decides what is active
+        store = engine.pipeline.store
+        self._transaction = store.transaction if isinstance(store, DbFeatureStore) else nullcontext
         # Registry and engine change together: two activations must not leave the disk on one
         # version and the engine on the other.
         self._activation_lock = threading.Lock()
 
     @classmethod
-    def from_registry(cls, folder: Path) -> EngineRisk:
+    def from_registry(cls, folder: Path, db: Database | None = None) -> EngineRisk:
+        """The engine of a process: on `db`, with the shared feature store and activations."""
         registry = RiskRegistry(folder)
         try:
             model, rules = registry.active_model(), registry.active_rules()
         except (OSError, ValueError) as e:  # a damaged registry must not stop payments: rules still decide
             log.error("risk.registry_unreadable", folder=str(folder), error=str(e))
             model, rules = None, None
-        return cls(RiskEngine(model=model, rules=rules or default_rules()), registry)
+        engine = RiskEngine(DbFeatureStore(db) if db else None, model=model, rules=rules or default_rules())
+        return cls(engine, registry, ActivationWatch(db, registry) if db else None)
 
     def decide(self, payment: dict) -> Decision:
         """The engine's decision on a payment request (the attempt is recorded; an allowed payment
-        is confirmed at once). RiskError for facts no score can be made of."""
+        is confirmed at once), in the bound transaction or one of its own. RiskError for facts no
+        score can be made of."""
         facts = payment_facts(payment)
-        decision = self.engine.decide(facts, facts.occurred_at)
-        if decision.action == "allow":
-            self.engine.confirm(facts, facts.occurred_at)
+        with self._transaction() as session:
+            if self.activations is not None:
+                self.activations.refresh(session, self.engine)
+            decision = self.engine.decide(facts, facts.occurred_at)
+            if decision.action == "allow":
+                self.engine.confirm(facts, facts.occurred_at)
         return decision
 
     def assess(self, payment: dict) -> RiskDecision:
@@ -71,7 +88,8 @@ class EngineRisk:
         """A stepped-up payment the payer verified: the payer's profile learns its device and place."""
         facts = payment_facts(payment)
         try:
-            self.engine.confirm(facts, facts.occurred_at)
+            with self._transaction():
+                self.engine.confirm(facts, facts.occurred_at)
         except RiskError:
             pass
 
@@ -80,6 +98,8 @@ class EngineRisk:
         engine; returns the set it replaced."""
         with self._activation_lock:
             self._saved_in().activate_rules(rules)
+            if self.activations is not None:
+                self.activations.publish_rules(rules)
             return self.engine.swap_rules(rules)
 
     def activate_model(self, version: str) -> RiskModel | None:
@@ -89,6 +109,8 @@ class EngineRisk:
             registry = self._saved_in()
             model = registry.load_model(version)
             registry.activate_model(version)
+            if self.activations is not None:
+                self.activations.publish_model(version)
             return self.engine.swap_model(model)
 
     def _saved_in(self) -> RiskRegistry:
@@ -116,6 +138,8 @@ class EngineRisk:
             registry.save_model(model)
             with self._activation_lock:
                 registry.activate_model(model.version)
+                if self.activations is not None:
+                    self.activations.publish_model(model.version)
                 self.engine.swap_model(model)
             log.info("risk.model_trained_and_active", version=model.version)
         except Exception:  # the engine keeps deciding by its rules

@@ -9,8 +9,9 @@ Two kinds of state, written at two moments:
   so that a blocked fraudster's phone never becomes a "known device" of the victim.
 
 `FeatureStore` is the protocol the engine needs; `InMemoryFeatureStore` keeps everything in
-bounded lists, deques and dicts under one lock (per process). A database-backed store implements the
-same four methods. Windows are measured back from `now`; events are expected in roughly
+bounded lists, deques and dicts under one lock (per process): the offline tools (train, evaluate,
+replay). `juhe.risk.dbstore.DbFeatureStore` implements the same four methods in the database, for
+several processes. Windows are measured back from `now`; events are expected in roughly
 increasing time (a late event is kept, but cannot reopen windows already evicted).
 """
 
@@ -173,8 +174,8 @@ class _Recent(OrderedDict):
 
 
 @dataclass(slots=True)
-class _Profile:
-    first_seen: datetime
+class Profile:
+    first_seen: datetime | None  # None: known only by a password reset (the database store)
     payments: int = 0
     devices: _Recent = field(default_factory=_Recent)
     cards: _Recent = field(default_factory=_Recent)
@@ -228,7 +229,7 @@ class InMemoryFeatureStore:
             device_payers = 1 if payers is None else len(payers.seen) + (payment.payer_id not in payers.seen)
             profile = self._profiles.get(payment.payer_id)
             reset_at = self._password_resets.get(payment.payer_id)
-            return _history(velocity, device_payers, profile, payment, place, local_hour, reset_at)
+            return history_of(velocity, device_payers, profile, payment, place, local_hour, reset_at)
 
     def record_attempt(self, payment: PaymentFacts, place: Place, now: datetime) -> None:
         keys = velocity_keys(payment, is_round_amount(payment.amount_minor, payment.currency))
@@ -246,7 +247,7 @@ class InMemoryFeatureStore:
 
     def record_success(self, payment: PaymentFacts, place: Place, local_hour: int, now: datetime) -> None:
         with self._lock:
-            profile = self._profiles.get_or_add(payment.payer_id, lambda: _Profile(first_seen=now))
+            profile = self._profiles.get_or_add(payment.payer_id, lambda: Profile(first_seen=now))
             profile.payments += 1
             profile.devices.touch(payment.device_id, PROFILE_ITEMS_MAX)
             profile.cards.touch(payment.card_id, PROFILE_ITEMS_MAX)
@@ -269,7 +270,7 @@ class InMemoryFeatureStore:
         return WindowTotals(tuple(velocity.counts), tuple(velocity.totals))
 
 
-def _history(velocity: dict[str, WindowTotals], device_payers: int, profile: _Profile | None, payment: PaymentFacts,
+def history_of(velocity: dict[str, WindowTotals], device_payers: int, profile: Profile | None, payment: PaymentFacts,
              place: Place, local_hour: int, reset_at: datetime | None) -> History:
     if profile is None:
         return History(velocity, device_payers, 0, None, None, False, False, False, None, None, None, None, reset_at)
