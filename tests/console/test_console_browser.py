@@ -1,0 +1,166 @@
+"""The console in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright): log in
+as each role, watch the overview change when a payment succeeds, refund a payment, and prove a
+role cannot reach what it must not. Every page visited is saved as a screenshot under
+tmp/artefacts/console/. Under CI=true a missing browser fails instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from juhe.api.app import create_app
+from juhe.channels.simkit import ServerThread, free_port
+from juhe.config import Settings
+from juhe.console.users import add_user
+from juhe.db.engine import Database
+from juhe.demo import seed_demo
+from juhe.runtime import Runtime
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "correct horse 1"
+ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "console"
+README_SHOT = Path(__file__).resolve().parents[2] / "docs" / "console-overview.png"
+ROLES = ("admin", "finance", "it", "business", "risk")
+
+
+def _browser():
+    reason = None
+    try:
+        from playwright.sync_api import sync_playwright
+        if not os.path.exists(CHROMIUM):
+            reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+    except ImportError as e:
+        reason = f"playwright is not installed: {e}"
+    if reason:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """API + worker + sandboxes in a uvicorn thread, the demo merchants, a console user per role."""
+    folder = tmp_path_factory.mktemp("console-site")
+    url, api_port = f"sqlite:///{folder}/juhe.db", free_port()
+    settings = Settings(database_url=url, data_dir=folder / "data", sandbox_base_port=0,
+                        public_base_url=f"http://127.0.0.1:{api_port}", poll_initial_s=0.2, worker_interval_s=0.1)
+    db = Database(url)
+    demo = seed_demo(db, folder / "keys.json")
+    merchant = demo["merchants"][0]
+    with db.session() as session, session.begin():
+        for role in ROLES:
+            add_user(session, f"{role}@lotus", f"{role.title()} Lotus", role, PASSWORD, uuid.UUID(merchant["id"]))
+        add_user(session, "operator@juhe", "Operator", "operator", PASSWORD, None)
+    runtime = Runtime(settings, db, host_sandboxes=True)
+    server = ServerThread(create_app(db, runtime, with_worker=True), api_port).start()
+    yield {"base": server.base_url, "runtime": runtime, "key": merchant["api_keys"]["business"]}
+    server.stop()
+    for running in runtime.sandboxes.values():
+        running.stop()
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with _browser()() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def _page(browser, site, role: str):
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # the refund's "are you sure?"
+    page.goto(f"{site['base']}/console/login")
+    page.fill("input[name=login]", f"{role}@{'juhe' if role == 'operator' else 'lotus'}")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site['base']}/console/")
+    return page
+
+
+def _shot(page, name: str) -> None:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+
+
+def _paid_payment(site, subject: str, amount_minor: int = 1288) -> str:
+    with httpx.Client(base_url=site["base"], timeout=30) as api:
+        r = api.post("/v1/payments", headers={"Authorization": f"Bearer {site['key']}", "Idempotency-Key": uuid.uuid4().hex},
+                     json={"amount_minor": amount_minor, "currency": "CNY", "scenario": "qr", "subject": subject,
+                           "preferred_channel": "alipay"})
+        assert r.status_code == 201, r.text
+        payment = r.json()
+        sandbox = site["runtime"].sandboxes[payment["channel"]].server.base_url
+        assert httpx.post(f"{sandbox}/sandbox/pay/{payment['channel_order_no']}", json={"outcome": "success"}).status_code < 300
+        deadline = time.monotonic() + 30
+        while api.get(f"/v1/payments/{payment['id']}", headers={"Authorization": f"Bearer {site['key']}"}).json()["status"] != "succeeded":
+            assert time.monotonic() < deadline, "the payment did not succeed"
+            time.sleep(0.1)
+    return payment["id"]
+
+
+def test_the_overview_changes_live_when_a_payment_succeeds(browser, site):
+    page = _page(browser, site, "finance")
+    page.wait_for_function("document.body.dataset.figuresAt")  # the event stream is connected
+    before = int(page.inner_text("#tile-succeeded"))
+    _paid_payment(site, "Live green tea")
+    page.wait_for_function(f"Number(document.getElementById('tile-succeeded').textContent) > {before}", timeout=20_000)
+    page.wait_for_selector("#recent >> text=Live green tea", timeout=20_000)  # no reload: htmx swapped it in
+    _shot(page, "overview")
+    README_SHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(README_SHOT))
+
+
+def test_business_refunds_part_of_a_payment_then_the_rest(browser, site):
+    payment_id = _paid_payment(site, "Refundable oolong", 2000)
+    page = _page(browser, site, "business")
+    page.goto(f"{site['base']}/console/payments")
+    _shot(page, "payments")
+    page.click("text=Refundable oolong")
+    assert page.inner_text("#refundable") == "20.00 CNY"
+    page.fill("#refund-form input[name=amount]", "5.00")
+    page.click("#refund-button")
+    page.wait_for_selector("#refund-done")
+    assert page.inner_text("#refundable") == "15.00 CNY"
+    _shot(page, "payment")
+    page.click("#refund-button")  # empty amount: all that is left
+    page.wait_for_selector("#refund-done")
+    assert page.locator("#refund-form").count() == 0
+    assert "15.00 CNY" in page.inner_text("#refunds") and "5.00 CNY" in page.inner_text("#refunds")
+    assert payment_id in page.url
+
+
+@pytest.mark.parametrize("role", ROLES + ("operator",))
+def test_each_role_logs_in_and_sees_only_its_pages(browser, site, role):
+    page = _page(browser, site, role)
+    assert page.get_attribute(".who", "data-role") == role
+    nav = page.inner_text("header nav")
+    _shot(page, f"overview-{role}")
+    response = page.goto(f"{site['base']}/console/payments")
+    if role == "it":
+        assert "Payments" not in nav and response.status == 403
+        assert page.is_visible("#forbidden")
+        _shot(page, "forbidden-it")
+    else:
+        assert "Payments" in nav and response.status == 200
+
+
+def test_risk_cannot_refund_even_by_posting_the_form_itself(browser, site):
+    payment_id = _paid_payment(site, "Not for risk")
+    page = _page(browser, site, "risk")
+    page.goto(f"{site['base']}/console/payments/{payment_id}")
+    assert page.locator("#refund-form").count() == 0
+    token = page.locator("header input[name=csrf_token]").get_attribute("value")
+    status = page.evaluate("""async ([url, token]) => {
+        const body = new URLSearchParams({csrf_token: token, idempotency_key: "forged-by-risk-0001"});
+        return (await fetch(url, {method: "POST", body})).status; }""", [f"/console/payments/{payment_id}/refund", token])
+    assert status == 403
+    page.reload()
+    assert "Not for risk" in page.inner_text("h1") and page.inner_text("#refunds").count("CNY") == 0
