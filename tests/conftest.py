@@ -15,6 +15,7 @@ import os
 import uuid
 
 import pytest
+import structlog
 
 # Test receivers listen on 127.0.0.1, which production refuses as a webhook target.
 os.environ.setdefault("JUHE_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
@@ -34,6 +35,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if PG_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(autouse=True)
+def structlog_config_restored():
+    """`juhe`'s root callback points structlog at sys.stderr, which under CliRunner is the runner's
+    stream, closed after the invoke: every later log line in the process would fail on it."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="session")
