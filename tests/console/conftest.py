@@ -7,11 +7,12 @@ console    the app on a copy of a seeded SQLite database (the demo's two merchan
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import structlog.testing
@@ -24,9 +25,11 @@ from juhe.db.engine import Database
 from juhe.db.types import utcnow
 from juhe.demo import seed_demo
 from juhe.payments.models import Payment
+from juhe.recon.models import ReconCase, ReconRun
 
 PASSWORD = "correct horse 1"
 ROLES = ("admin", "finance", "it", "business", "risk")
+_run_days = itertools.count()  # one run per channel and date
 
 
 def csrf_of(html: str) -> str:
@@ -60,6 +63,21 @@ class Console:
                         paid_at=now if status == "succeeded" else None, created_at=now, updated_at=now)
             session.add(p)
         return p.id
+
+
+    def recon_case(self, merchant: uuid.UUID | None, ours_minor: int = 10_000, theirs_minor: int = 9_990) -> uuid.UUID:
+        """An open amount_mismatch case of an Alipay payment: the channel paid 0.10 less."""
+        with self.db.session() as session, session.begin():
+            run = ReconRun(channel="alipay", business_date=date(2026, 1, 1) + timedelta(days=next(_run_days)), statement_sha256="0" * 64, statement_lines=1,
+                           summary={"counts": {"amount_mismatch": 1}})
+            session.add(run)
+            session.flush()
+            case = ReconCase(merchant_id=merchant, run_id=run.id, channel="alipay", business_date=run.business_date,
+                             category="amount_mismatch", reason="amount", kind="payment", order_no=uuid.uuid4().hex[:20],
+                             currency="CNY", ours_amount_minor=ours_minor, channel_amount_minor=theirs_minor, status="open",
+                             owner="finance")
+            session.add(case)
+        return case.id
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from juhe.config import Settings
 from juhe.console.users import add_user
 from juhe.db.engine import Database
 from juhe.demo import seed_demo
+from juhe.recon.models import ReconCase, ReconRun
 from juhe.runtime import Runtime
 
 CHROMIUM = "/usr/bin/chromium"
@@ -59,7 +61,8 @@ def site(tmp_path_factory):
         add_user(session, "operator@juhe", "Operator", "operator", PASSWORD, None)
     runtime = Runtime(settings, db, host_sandboxes=True)
     server = ServerThread(create_app(db, runtime, with_worker=True), api_port).start()
-    yield {"base": server.base_url, "runtime": runtime, "key": merchant["api_keys"]["business"]}
+    yield {"base": server.base_url, "runtime": runtime, "key": merchant["api_keys"]["business"], "db": db,
+           "merchant_id": uuid.UUID(merchant["id"])}
     server.stop()
     for running in runtime.sandboxes.values():
         running.stop()
@@ -164,3 +167,36 @@ def test_risk_cannot_refund_even_by_posting_the_form_itself(browser, site):
     assert status == 403
     page.reload()
     assert "Not for risk" in page.inner_text("h1") and page.inner_text("#refunds").count("CNY") == 0
+
+
+def _open_case(site) -> uuid.UUID:
+    """An amount_mismatch the statement shows: the channel paid 0.10 less than we booked."""
+    with site["db"].session() as session, session.begin():
+        run = ReconRun(channel="alipay", business_date=date(2026, 11, 30), statement_sha256="0" * 64, statement_lines=1,
+                       summary={"counts": {"amount_mismatch": 1}})
+        session.add(run)
+        session.flush()
+        case = ReconCase(merchant_id=site["merchant_id"], run_id=run.id, channel="alipay", business_date=run.business_date,
+                         category="amount_mismatch", reason="amount", kind="payment", order_no="20261130120000abc",
+                         currency="CNY", ours_amount_minor=10_000, channel_amount_minor=9_990, status="open", owner="finance")
+        session.add(case)
+    return case.id
+
+
+def test_finance_resolves_a_recon_case_and_business_cannot_reach_it(browser, site):
+    case_id = _open_case(site)
+    page = _page(browser, site, "finance")
+    page.goto(f"{site['base']}/console/recon")
+    _shot(page, "recon")
+    page.click(f"a[href='/console/recon/cases/{case_id}']")
+    page.fill("#case-assign input[name=owner]", "li.na")
+    page.click("#case-assign button")
+    page.wait_for_selector("#case-owner >> text=li.na")
+    page.fill("#case-write_off input[name=comment]", "0.10 below the write-off threshold")
+    page.click("#case-write_off button")
+    page.wait_for_selector("#case-status >> text=written_off")
+    assert "0.10 below the write-off threshold" in page.inner_text("#case-events")
+    _shot(page, "recon-case")
+    business = _page(browser, site, "business")
+    assert "Reconciliation" not in business.inner_text("header nav")
+    assert business.goto(f"{site['base']}/console/recon/cases/{case_id}").status == 403

@@ -29,6 +29,12 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (English, 中文)
     "refund_amount_hint": ("Leave empty to refund all that is left", "留空则退还全部剩余金额"),
     "reason": ("Reason", "原因"), "postings": ("Ledger postings", "账务分录"), "webhooks": ("Webhooks", "回调通知"),
     "notifications": ("Channel notifications", "渠道通知"), "account": ("Account", "账户"),
+    "recon_runs": ("Runs per channel and date", "各渠道每日对账批次"), "recon_cases": ("Discrepancy cases", "差异案件"),
+    "business_date": ("Business date", "业务日期"), "lines": ("Statement lines", "账单行数"), "summary": ("Summary", "汇总"),
+    "category": ("Category", "差异类型"), "ours": ("Our books", "我方账"), "theirs": ("Channel's statement", "渠道账单"),
+    "comment": ("Comment", "备注"), "case_comment": ("Comment", "添加备注"), "case_assign": ("Assign", "指派"),
+    "case_write_off": ("Write off the difference", "核销差额"), "case_adjust": ("Adjust", "调账"),
+    "case_confirm": ("Post this to the ledger and close the case?", "确认记账并关闭该案件？"),
     "next": ("Next page", "下一页"), "role": ("Role", "角色"), "merchant": ("Merchant", "商户"),
 }
 

@@ -99,4 +99,5 @@ def render(request: Request, template: str, user: ConsoleUserView | None, status
 NAV = (
     ("overview", "/console/", "overview.view"),
     ("payments", "/console/payments", "payments.view"),
+    ("recon", "/console/recon", "recon.view"),
 )
