@@ -153,6 +153,12 @@ def test_each_role_logs_in_and_sees_only_its_pages(browser, site, role):
         _shot(page, "forbidden-it")
     else:
         assert "Payments" in nav and response.status == 200
+    developers = page.goto(f"{site['base']}/console/developers")
+    if role in ("it", "admin"):
+        assert developers.status == 200 and page.is_visible("#api-keys")
+        _shot(page, f"developers-{role}")
+    else:
+        assert developers.status == 403 and "Developers" not in nav
 
 
 def test_risk_cannot_refund_even_by_posting_the_form_itself(browser, site):

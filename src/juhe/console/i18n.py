@@ -35,6 +35,13 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (English, 中文)
     "comment": ("Comment", "备注"), "case_comment": ("Comment", "添加备注"), "case_assign": ("Assign", "指派"),
     "case_write_off": ("Write off the difference", "核销差额"), "case_adjust": ("Adjust", "调账"),
     "case_confirm": ("Post this to the ledger and close the case?", "确认记账并关闭该案件？"),
+    "api_keys": ("API keys", "API 密钥"), "name": ("Name", "名称"), "prefix": ("Prefix", "前缀"),
+    "revoke": ("Revoke", "吊销"), "revoked": ("revoked", "已吊销"),
+    "revoke_confirm": ("Revoke this key? Apps using it stop working at once.", "确认吊销该密钥？使用它的应用将立即失效。"),
+    "webhook_endpoints": ("Webhook endpoints", "回调地址"), "deliveries": ("Webhook delivery log", "回调投递记录"),
+    "attempts": ("Attempts", "尝试次数"), "terminals": ("Store terminals", "门店终端"),
+    "channel_health": ("Channel health", "渠道健康"), "samples": ("Recent calls", "近期调用"), "circuit": ("Circuit", "熔断"),
+    "circuit_open": ("open (failing)", "已熔断"), "circuit_closed": ("closed", "正常"),
     "next": ("Next page", "下一页"), "role": ("Role", "角色"), "merchant": ("Merchant", "商户"),
 }
 

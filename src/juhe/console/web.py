@@ -100,4 +100,5 @@ NAV = (
     ("overview", "/console/", "overview.view"),
     ("payments", "/console/payments", "payments.view"),
     ("recon", "/console/recon", "recon.view"),
+    ("developers", "/console/developers", "developers.view"),
 )
