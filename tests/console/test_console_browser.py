@@ -159,6 +159,10 @@ def test_each_role_logs_in_and_sees_only_its_pages(browser, site, role):
         _shot(page, f"developers-{role}")
     else:
         assert developers.status == 403 and "Developers" not in nav
+    if role == "operator":
+        for name in ("settlement", "aml", "recon"):
+            assert page.goto(f"{site['base']}/console/{name}").status == 200
+            _shot(page, f"{name}-operator")
 
 
 def test_risk_cannot_refund_even_by_posting_the_form_itself(browser, site):

@@ -42,6 +42,13 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (English, 中文)
     "attempts": ("Attempts", "尝试次数"), "terminals": ("Store terminals", "门店终端"),
     "channel_health": ("Channel health", "渠道健康"), "samples": ("Recent calls", "近期调用"), "circuit": ("Circuit", "熔断"),
     "circuit_open": ("open (failing)", "已熔断"), "circuit_closed": ("closed", "正常"),
+    "batches": ("Settlement batches", "结算批次"), "settlement_date": ("Settlement date", "结算日"),
+    "gross": ("Gross", "总额"), "fees": ("Fees", "手续费"), "net": ("Net", "净额"), "items": ("Items", "笔数"),
+    "payout": ("Payout", "出款"), "reserve_proofs": ("Reserve-fund proofs (备付金)", "备付金核对"), "day": ("Day", "日期"),
+    "bank_balance": ("Bank balance", "银行余额"), "ledger_reserve": ("Ledger reserve", "账面备付金"),
+    "liabilities": ("Owed to merchants", "应付商户"), "difference": ("Difference", "差额"),
+    "aml_cases": ("AML cases", "反洗钱案件"), "aml_alerts": ("Monitoring alerts", "监测预警"),
+    "scenario": ("Scenario", "场景"), "score": ("Score", "评分"),
     "next": ("Next page", "下一页"), "role": ("Role", "角色"), "merchant": ("Merchant", "商户"),
 }
 

@@ -100,5 +100,7 @@ NAV = (
     ("overview", "/console/", "overview.view"),
     ("payments", "/console/payments", "payments.view"),
     ("recon", "/console/recon", "recon.view"),
+    ("settlement", "/console/settlement", "settlement.view"),
+    ("aml", "/console/aml", "aml.view"),
     ("developers", "/console/developers", "developers.view"),
 )
