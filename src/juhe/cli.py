@@ -31,11 +31,21 @@ app.add_typer(bench_app, name="bench")
 console = Console()
 
 
+class _Stderr:
+    """Whatever sys.stderr is when a line is logged (a test runner swaps it, and closes its own)."""
+
+    def write(self, text: str) -> None:
+        sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 @app.callback()
 def main() -> None:
     """Juhe (聚合): self-hosted payment and treasury platform."""
     # Logs go to stderr: stdout carries what a command prints (its table, or one --json object).
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_Stderr()))
 
 
 def fail(message: str, code: int = 2) -> None:
