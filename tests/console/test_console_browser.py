@@ -160,7 +160,7 @@ def test_each_role_logs_in_and_sees_only_its_pages(browser, site, role):
     else:
         assert developers.status == 403 and "Developers" not in nav
     if role == "operator":
-        for name in ("settlement", "aml", "recon"):
+        for name in ("settlement", "aml", "recon", "risk"):
             assert page.goto(f"{site['base']}/console/{name}").status == 200
             _shot(page, f"{name}-operator")
 

@@ -49,6 +49,14 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (English, 中文)
     "liabilities": ("Owed to merchants", "应付商户"), "difference": ("Difference", "差额"),
     "aml_cases": ("AML cases", "反洗钱案件"), "aml_alerts": ("Monitoring alerts", "监测预警"),
     "scenario": ("Scenario", "场景"), "score": ("Score", "评分"),
+    "decisions": ("Recent decisions", "最新风控决策"), "decision": ("Decision", "决策"),
+    "step_ups": ("Step-up outcomes", "加强验证结果"), "model_report": ("Model report", "模型报告"),
+    "no_model": ("No trained model: decisions by rules and amount tiers", "未训练模型：按规则与金额分层决策"),
+    "rules": ("Rules in force (edit, then dry-run)", "生效规则（编辑后先试运行）"), "dry_run": ("Dry run over 30 days", "用近30天数据试运行"),
+    "days": ("Days", "天数"), "fired": ("Fired", "命中"), "would_step_up": ("Would step up", "将加强验证"),
+    "would_block": ("Would block", "将拦截"),
+    "activate_hint": ("Activation applies to every merchant: the platform operator runs juhe risk activate-rules.",
+                      "规则生效影响所有商户：由平台运营方执行 juhe risk activate-rules。"),
     "next": ("Next page", "下一页"), "role": ("Role", "角色"), "merchant": ("Merchant", "商户"),
 }
 

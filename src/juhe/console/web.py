@@ -101,6 +101,7 @@ NAV = (
     ("payments", "/console/payments", "payments.view"),
     ("recon", "/console/recon", "recon.view"),
     ("settlement", "/console/settlement", "settlement.view"),
+    ("risk", "/console/risk", "risk.view"),
     ("aml", "/console/aml", "aml.view"),
     ("developers", "/console/developers", "developers.view"),
 )
