@@ -151,9 +151,25 @@ def test_the_store_writes_in_the_callers_transaction_and_commits_nothing(store):
 def test_purge_deletes_only_what_no_window_reaches(store):
     attempt(store, payment(0, at=T0))
     attempt(store, payment(1, at=T0 + timedelta(hours=20)))
+    keys = 6  # payer, card, device, ip, payer_merchant, merchant (10.00 is not round)
+    soon = T0 + timedelta(hours=20, seconds=30)
     with store.db.session() as session, session.begin():
-        assert purge_expired(session, T0 + timedelta(hours=24, minutes=30)) == 0
+        assert purge_expired(session, soon) == keys * 2  # T0's 10 s and 5 min buckets; its hour bucket stays
+    assert lookup(store, payment(2, at=soon)).velocity["payer"].count == (1, 1, 2)
+    later = T0 + timedelta(hours=25, seconds=1)
     with store.db.session() as session, session.begin():
-        assert purge_expired(session, T0 + timedelta(hours=25, seconds=1)) == 6 * 3  # T0's bucket of each grain for payer, card, device, ip, payer_merchant, merchant
-    history = lookup(store, payment(2, at=T0 + timedelta(hours=25, seconds=1)))
-    assert history.velocity["payer"].count == (0, 0, 1)
+        assert purge_expired(session, later) == keys * 3  # T0's hour; the later attempt's 10 s and 5 min
+    history = lookup(store, payment(3, at=later))
+    assert history.velocity["payer"].count == (0, 0, 1) and history.device_payers_24h == 1
+
+
+def test_a_success_recorded_meanwhile_elsewhere_is_not_lost(store):
+    succeed(store, payment(0, amount=1_000))
+    with store.db.session() as session:
+        with session.begin(), bound_session(session):
+            store.lookup(payment(1), place(payment(1)), 12, T0)  # reads the profile: one payment
+        succeed(store, payment(2, amount=2_000, device="d2"))  # another process, committed in between
+        with session.begin(), bound_session(session):
+            store.record_success(payment(1, amount=3_000, device="d3"), place(payment(1)), 12, T0)
+    history = lookup(store, payment(4, device="d2"))
+    assert history.payer_payments == 3 and history.known_device and history.usual_amount_minor == 2_000
