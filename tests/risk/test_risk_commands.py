@@ -124,3 +124,23 @@ def test_bench_risk_prints_in_process_and_baseline(trained):
     assert set(figures["baseline"]) == {"lookups_per_s", "p50_ms", "p99_ms"}
     assert figures["ratio"] == pytest.approx(figures["in_process"]["decisions_per_s"] / figures["baseline"]["lookups_per_s"],
                                              rel=1e-3)
+
+
+def test_cli_activations_reach_the_database_the_processes_follow(trained, tmp_path, sqlite_url):
+    from juhe.db.engine import Database
+    from juhe.risk.activation import published
+
+    folder, summary, _ = trained
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"version": "cli-db-1", "rules": [
+        {"id": "B1", "then": "block", "if": {"feature": "amount_minor", "op": ">=", "value": 900_000}}]}), encoding="utf-8")
+    assert invoke("activate-rules", rules, "--dir", folder, "--database", sqlite_url).exit_code == 0
+    assert invoke("activate-model", summary["version"], "--dir", folder, "--database", sqlite_url).exit_code == 0
+    db = Database(sqlite_url)
+    with db.reader() as session:
+        active = published(session)
+    db.dispose()
+    assert active["rules"][0] == "cli-db-1" and active["rules"][1]["rules"][0]["id"] == "B1"
+    assert active["model"] == (summary["version"], None)
+    unreachable = invoke("activate-rules", rules, "--dir", folder, "--database", "postgresql+psycopg://nobody@127.0.0.1:1/x")
+    assert unreachable.exit_code == 1 and "could not be reached" in unreachable.output

@@ -35,6 +35,8 @@ WARMUP_DAYS = 7
 
 DATA = typer.Option(None, "--data", exists=True, dir_okay=False, help="A labelled CSV (columns: see juhe.risk.dataset).")
 DIR = typer.Option(None, "--dir", help="Models and rules; default JUHE_DATA_DIR/risk.")
+DATABASE = typer.Option(None, "--database", envvar="JUHE_DATABASE_URL",
+                        help="Also activate in this database, which every running process follows within seconds.")
 DAYS_OPTION = typer.Option(DAYS, "--days", help="Generated days after the warm-up.")
 WARMUP = typer.Option(WARMUP_DAYS, "--warmup-days", help="Leading days that only build history (not scored).")
 JSON = typer.Option(False, "--json", help="Print one JSON object.")
@@ -201,6 +203,7 @@ def dry_run_command(
 def activate_rules_command(
     rules_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Rule set, JSON or YAML."),
     folder: Path = DIR,
+    database: str | None = DATABASE,
 ) -> None:
     """Validate a rule set, save it under its version and make it the active one."""
     from juhe.risk.rules import RuleSetError, load_rules
@@ -212,18 +215,43 @@ def activate_rules_command(
         _print_rule_problems(error)
     except RiskError as error:
         fail(f"{error} [{error.code}]", 1)
-    console.print(f"rule set [bold]{rules.version}[/bold] ({len(rules.rules)} rules) saved as {path} and active")
+    _publish(database, "rules", rules.version, rules.to_json())
+    console.print(f"rule set [bold]{rules.version}[/bold] ({len(rules.rules)} rules) saved as {path} and active"
+                  + (" in the database too" if database else ""))
 
 
 @risk_app.command("activate-model")
-def activate_model_command(version: str = typer.Argument(...), folder: Path = DIR) -> None:
+def activate_model_command(version: str = typer.Argument(...), folder: Path = DIR,
+                           database: str | None = DATABASE) -> None:
     """Make a saved model the active one."""
     registry = registry_at(folder)
     try:
         registry.activate_model(version)
     except RiskError as error:
         fail(f"{error} [{error.code}]; saved: {', '.join(registry.model_versions()) or 'none'}", 1)
-    console.print(f"model [bold]{version}[/bold] is active")
+    _publish(database, "model", version)
+    console.print(f"model [bold]{version}[/bold] is active" + (" in the database too" if database else ""))
+
+
+def _publish(url: str | None, kind: str, version: str, rules: dict | None = None) -> None:
+    """Running processes follow the database, not the folder: without this an activation here
+    would only take effect where no activation was ever made through the API."""
+    if not url:
+        return
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from juhe.db.engine import Database
+    from juhe.risk.activation import publish
+
+    try:
+        db = Database(url)
+    except SQLAlchemyError as error:
+        fail(f"saved in the folder, but the database could not be reached: {error}", 1)
+    try:
+        with db.session() as session, session.begin():
+            publish(session, kind, version, rules)
+    finally:
+        db.dispose()
 
 
 def _print_rule_problems(error) -> None:
