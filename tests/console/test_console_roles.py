@@ -108,3 +108,18 @@ def _refunded(console, payment_id) -> int:
 
     with console.db.reader() as session:
         return session.scalar(select(func.count()).select_from(Refund).where(Refund.payment_id == payment_id))
+
+
+def test_the_overview_lists_open_incidents_with_their_deadline_and_marks_the_overdue(console):
+    from datetime import timedelta
+
+    from juhe.db.types import utcnow
+    from juhe.monitor.alerts import raise_alert
+
+    with console.db.session() as session, session.begin():  # raised two days ago: its 24 h deadline has passed
+        raise_alert(session.connection(), "recon_difference", console.merchant_a, "alipay 2026-12-01: 1 open case",
+                    {}, "console-test-1", now=utcnow() - timedelta(days=2))
+        raise_alert(session.connection(), "recon_difference", console.merchant_b, "Silk Road's own alert", {}, "console-test-2")
+    page = console.login("finance").get("/console/").text
+    assert "alipay 2026-12-01: 1 open case" in page and 'class="overdue"' in page
+    assert "Silk Road's own alert" not in page

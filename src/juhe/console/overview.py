@@ -31,9 +31,10 @@ def overview(request: Request, user: Viewer):
         flows = views.channel_totals(figures.flows(conn, figures.window_ending(now, stream.FIGURES_WINDOW_MINUTES), user.merchant_id))
         balances = views.balance_totals(figures.balances(conn, user.merchant_id))
         fees = figures.fees(conn, figures.window_ending(now, FEE_WINDOW_MINUTES), user.merchant_id)
-        open_incidents, _ = incidents.list_incidents(conn, user.merchant_id, now=now, overdue=None, limit=INCIDENTS_SHOWN,
-                                                     cursor=None, status=None)
-    unresolved = [(i, incidents.is_overdue(i.status, i.due_at, now)) for i in open_incidents if i.status != incidents.RESOLVED]
+        unresolved = [i for status in (incidents.OPEN, incidents.ACKNOWLEDGED)
+                      for i in incidents.list_incidents(conn, user.merchant_id, now=now, status=status, limit=INCIDENTS_SHOWN,
+                                                        cursor=None)[0]]
+    unresolved = [(i, incidents.is_overdue(i.status, i.due_at, now)) for i in sorted(unresolved, key=lambda i: i.due_at)]
     return render(request, "overview.html", user, flows=flows, balances=balances, fees=fees, incidents=unresolved,
                   interval_s=STREAM_INTERVAL_S)
 
