@@ -16,6 +16,7 @@ from juhe import loop_lag
 from juhe.console.app import install as install_console
 from juhe.config import get_settings
 from juhe.db.engine import Database
+from juhe.payments.health import keep_sharing
 from juhe.runtime import Runtime, run_worker
 
 REQUESTS = Counter("juhe_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -64,10 +65,12 @@ def create_app(database: Database | None = None, runtime: Runtime | None = None,
         stop = asyncio.Event()
         gc.freeze()  # what start-up built lives on: later full collections need not walk it (tens of ms each)
         lag_probe = loop_lag.start(stop)
+        sharing = asyncio.create_task(keep_sharing(db, own_runtime.payments.health, stop))  # with the other API processes
         worker = asyncio.create_task(run_worker(own_runtime, stop)) if with_worker else None
         yield
         stop.set()
         await lag_probe
+        await sharing
         if worker is not None:
             await worker
         await own_runtime.stop_pos_gateway()

@@ -145,3 +145,16 @@ class PosTerminal(Base):
     mac_key: Mapped[bytes] = mapped_column(LargeBinary(16))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelHealthReport(Base):
+    """One process's view of a channel's recent calls, shared every few seconds so that every
+    API process routes on what all of them saw (`juhe.payments.health`)."""
+
+    __tablename__ = "channel_health_reports"
+    process_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    successes: Mapped[int] = mapped_column(Integer)
+    calls: Mapped[int] = mapped_column(Integer)
+    open_until: Mapped[datetime | None] = mapped_column()
+    reported_at: Mapped[datetime] = mapped_column(index=True)
