@@ -181,7 +181,8 @@ def api_server(model: RiskModel, rules: RuleSet, warm: list[Event],
         try:
             key = seed_demo(db, settings.data_dir / "demo-keys.json")["merchants"][0]["api_keys"]["risk"]
             clock = runtime.payments.risk = HistoryClock(runtime.payments.risk)
-            _warm_up(clock.engine, warm, track(progress, "warm-up (API)", len(warm)))
+            with clock.engine.pipeline.store.transaction():  # the served store is the database's: one commit
+                _warm_up(clock.engine, warm, track(progress, "warm-up (API)", len(warm)))
             server = ServerThread(_risk_app(create_app(db, runtime))).start()
             try:
                 with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {key}"},
