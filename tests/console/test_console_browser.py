@@ -15,7 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sqlalchemy import select
+
 from juhe.api.app import create_app
+from juhe.audit.models import AuditRecord
 from juhe.channels.simkit import ServerThread, free_port
 from juhe.config import Settings
 from juhe.console.users import add_user
@@ -139,6 +142,9 @@ def test_business_refunds_part_of_a_payment_then_the_rest(browser, site):
     assert page.locator("#refund-form").count() == 0
     assert "15.00 CNY" in page.inner_text("#refunds") and "5.00 CNY" in page.inner_text("#refunds")
     assert payment_id in page.url
+    with site["db"].reader() as session:
+        actions = session.scalars(select(AuditRecord.action).where(AuditRecord.actor == "console:business@lotus")).all()
+    assert actions.count("refund.create") == 2
 
 
 @pytest.mark.parametrize("role", ROLES + ("operator",))

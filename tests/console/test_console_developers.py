@@ -45,3 +45,14 @@ def test_a_revoke_without_csrf_is_refused(console):
     client = console.login("admin")
     assert client.post(f"/console/developers/api-keys/{key.id}/revoke").status_code == 403
     assert _keys(console, console.merchant_a)[0].revoked_at is None
+
+
+def test_a_revoke_is_in_the_audit_trail(console):
+    from juhe.audit.models import AuditRecord
+
+    key = _keys(console, console.merchant_a)[0]
+    client = console.login("it")
+    client.post(f"/console/developers/api-keys/{key.id}/revoke", data={"csrf_token": console.csrf_of(client.get("/console/").text)})
+    with console.db.reader() as session:
+        row = session.scalars(select(AuditRecord).where(AuditRecord.object_id == str(key.id))).one()
+    assert (row.actor, row.action, row.merchant_id) == ("console:it@a", "api_key.revoke", console.merchant_a)

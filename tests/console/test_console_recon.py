@@ -83,3 +83,18 @@ def test_the_operator_sees_runs_and_every_case(console):
     console.recon_case(console.merchant_b)
     page = console.login("operator").get("/console/recon").text
     assert 'id="runs"' in page and page.count("amount_mismatch") >= 2
+
+
+def test_case_actions_are_in_the_audit_trail_under_the_console_user(console):
+    from juhe.audit.models import AuditRecord
+    from juhe.audit.trail import verify
+
+    case_id = console.recon_case(console.merchant_a)
+    client = console.login("finance")
+    _act(client, console, case_id, action="comment", comment="checking")
+    _act(client, console, case_id, action="write_off", comment="small")
+    with console.db.reader() as session:
+        rows = session.scalars(select(AuditRecord).where(AuditRecord.object_id == str(case_id)).order_by(AuditRecord.id)).all()
+        assert not verify(session).problems
+    assert [(r.actor, r.action) for r in rows] == [("console:finance@a", "recon.case.comment"),
+                                                   ("console:finance@a", "recon.case.write_off")]

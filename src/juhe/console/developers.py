@@ -11,7 +11,8 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from juhe.console.users import ConsoleUserView
-from juhe.console.web import Forbidden, acting, database, permitted, render
+from juhe.audit import trail
+from juhe.console.web import Forbidden, acting, audit_record, database, permitted, render
 from juhe.db.models import ApiKey
 from juhe.merchants import MerchantError, revoke_api_key
 from juhe.payments.models import PosTerminal
@@ -44,6 +45,7 @@ def revoke_key(key_id: uuid.UUID, request: Request, user: Manager):
     try:
         with database(request).session() as session, session.begin():
             revoke_api_key(session, user.merchant_id, key_id)
+            trail.append(session, [audit_record(request, user, "api_key.revoke", "api_key", key_id)])
     except MerchantError:
         raise Forbidden() from None  # another merchant's key: nothing to say about it
     return RedirectResponse("/console/developers", status_code=303)

@@ -12,7 +12,8 @@ from sqlalchemy import or_, select
 
 from juhe.console.payment_detail import find_payment, payment_detail
 from juhe.console.users import ConsoleUserView
-from juhe.console.web import Forbidden, acting, database, permitted, render
+from juhe.audit import trail
+from juhe.console.web import Forbidden, acting, audit_record, database, permitted, render
 from juhe.db.pages import keyset, split
 from juhe.money import Money, MoneyError
 from juhe.payments.models import Payment
@@ -76,8 +77,10 @@ async def refund(payment_id: uuid.UUID, request: Request, user: Refunder,
     try:
         amount_minor = Money.parse(amount.strip(), payment.currency).amount_minor if amount.strip() else None
         fingerprint = hashlib.sha256(f"{amount_minor}|{reason}".encode()).hexdigest()
-        await create_refund(request.app.state.payments, payment.merchant_id, payment_id, f"console:{idempotency_key}",
-                            fingerprint, amount_minor, reason)
+        refund, created = await create_refund(request.app.state.payments, payment.merchant_id, payment_id,
+                                              f"console:{idempotency_key}", fingerprint, amount_minor, reason)
+        if created:  # the refund commits in the payments service; its record follows at once
+            await db.run(trail.record_now, db, audit_record(request, user, "refund.create", "refund", refund.id))
     except (PaymentError, MoneyError) as refusal:
         return RedirectResponse(request.url_for("show_payment", payment_id=payment_id).include_query_params(error=str(refusal)),
                                 status_code=303)

@@ -11,7 +11,8 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from juhe.console.users import ConsoleUserView
-from juhe.console.web import acting, database, permitted, render
+from juhe.audit import trail
+from juhe.console.web import acting, audit_record, database, permitted, render
 from juhe.db.pages import keyset, split
 from juhe.money import Money, MoneyError
 from juhe.recon import cases
@@ -61,6 +62,7 @@ def act_on_case(case_id: uuid.UUID, request: Request, user: Resolver,
         with database(request).session() as session, session.begin():
             case = cases.find_case(session, case_id, user.merchant_id, lock=True)
             _act(session, case, actor, action, comment, owner, amount, account_code)
+            trail.append(session, [audit_record(request, user, f"recon.case.{action}", "reconciliation_case", case_id)])
     except (cases.CaseError, MoneyError) as refusal:
         return RedirectResponse(back.include_query_params(error=str(refusal)), status_code=303)
     return RedirectResponse(back, status_code=303)

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 
+from juhe.audit.trail import Record
 from juhe.console import i18n
 from juhe.console.permissions import PERMISSIONS, allows
 from juhe.console.users import ConsoleUserView, current_user
@@ -105,3 +106,10 @@ NAV = (
     ("aml", "/console/aml", "aml.view"),
     ("developers", "/console/developers", "developers.view"),
 )
+
+
+def audit_record(request: Request, user: ConsoleUserView, action: str, object_type: str, object_id, outcome: str = "succeeded"):
+    """A console action as the audit trail records API requests: the actor is the console user."""
+    return Record(actor=f"console:{user.login}", action=action, outcome=outcome,
+                  origin=f"console:{request.client.host if request.client else 'unknown'}", merchant_id=user.merchant_id,
+                  object_type=object_type, object_id=str(object_id))
