@@ -140,7 +140,7 @@ def demo(
 
     from juhe.api.app import create_app
     from juhe.db.engine import Database
-    from juhe.demo import seed_demo
+    from juhe.demo import seed_console_logins, seed_demo
 
     settings = get_settings()
     settings.webhook_allow_private_urls = True  # the demo's receivers run on this machine
@@ -159,6 +159,9 @@ def demo(
         for role, secret in merchant["api_keys"].items():
             console.print(f"  {role:9} {secret}")
     console.print(f"\nplatform operator token (reconciliation, settlement runs, reserve proofs): {settings.platform_token}")
+    console.print(f"\n[bold]Console[/bold] {base}/console — demo logins (Lotus Mart; operator: the platform):")
+    for login in seed_console_logins(db, settings.data_dir / "demo-console-logins.json", seeded["merchants"][0]):
+        console.print(f"  {login['role']:9} {login['login']:16} {login['password']}")
     business = seeded["merchants"][0]["api_keys"]["business"]
     console.print(
         f"\nPay a demo QR:\n"

@@ -91,3 +91,27 @@ def _merchant(session, name: str, industry: str, stores, lines) -> dict:
         _key, secret = merchants.issue_api_key(session, merchant.id, f"demo {role}", [role])
         keys[role] = secret
     return {"id": str(merchant.id), "name": name, "industry": industry, "api_keys": keys}
+
+
+def seed_console_logins(db: Database, logins_file: Path, merchant: dict) -> list[dict]:
+    """A console login for each role of the demo's retailer, and the platform operator: made
+    once (random passwords, kept in `logins_file`, readable by the operator only)."""
+    from juhe.console.models import ConsoleUser
+    from juhe.console.permissions import MERCHANT_ROLES, PLATFORM_ROLE
+    from juhe.console.users import add_user
+
+    if logins_file.exists():
+        return json.loads(logins_file.read_text())
+    logins = []
+    with db.session() as session, session.begin():
+        for role in (*MERCHANT_ROLES, PLATFORM_ROLE):
+            login = f"{role}@demo"
+            if session.scalar(select(ConsoleUser).where(ConsoleUser.login == login)) is not None:
+                continue  # made by an earlier seed whose file was removed: its password is gone
+            password = secrets.token_urlsafe(9)
+            merchant_id = None if role == PLATFORM_ROLE else uuid.UUID(merchant["id"])
+            add_user(session, login, f"Demo {role}", role, password, merchant_id)
+            logins.append({"login": login, "role": role, "password": password})
+    logins_file.write_text(json.dumps(logins, indent=2))
+    os.chmod(logins_file, 0o600)
+    return logins
