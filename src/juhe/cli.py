@@ -238,11 +238,10 @@ def ledger_verify(
 ) -> None:
     """Prove the ledger: transactions balance, balances equal entries, totals are zero."""
     from juhe.db.engine import Database
-    from juhe.ledger import verify_ledger
+    from juhe.ledger import verify_database
 
     db = Database(database_url or get_settings().database_url)
-    with db.engine.connect().execution_options(sqlite_read_only=True) as conn, conn.begin():
-        report = verify_ledger(conn)
+    report = verify_database(db.engine)  # one snapshot: the database may be serving meanwhile
     if as_json:
         print(json.dumps({"ok": report.ok, "transactions": report.transactions, "entries": report.entries,
                           "accounts": report.accounts, "totals_by_currency": report.totals_by_currency,

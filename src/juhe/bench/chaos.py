@@ -456,7 +456,7 @@ def _wait_until_settled(stack: Stack, grace_s: float, progress: Progress | None)
 
 async def _judge(stack: Stack, created: list[Created], grace_s: float, pay_at_once: bool) -> ChaosResult:
     from juhe.db.models import LedgerTransaction
-    from juhe.ledger import verify_ledger
+    from juhe.ledger import verify_database
     from juhe.payments.models import ChannelNotification, Payment, PaymentAttempt, Refund
 
     now = utcnow()
@@ -468,8 +468,7 @@ async def _judge(stack: Stack, created: list[Created], grace_s: float, pay_at_on
                                      .where(LedgerTransaction.kind == "hold")).all())
         notifications = Counter(dict(session.execute(
             select(ChannelNotification.outcome, func.count()).group_by(ChannelNotification.outcome)).all()))
-    with stack.db.engine.connect().execution_options(sqlite_read_only=True) as conn, conn.begin():
-        ledger = verify_ledger(conn)
+    ledger = verify_database(stack.db.engine)
 
     paid_orders, paid_ever = await _ask_channels(stack, attempts)
     statuses = Counter(p.status for p in payments.values())

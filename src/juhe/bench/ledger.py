@@ -48,7 +48,7 @@ from juhe.bench.report import Advance, Comparison, Report, track
 from juhe.db.engine import Database
 from juhe.db.models import Merchant, new_id
 from juhe.db.types import utcnow
-from juhe.ledger import LedgerError, open_account, payable_code, post_many, transfer, verify_ledger
+from juhe.ledger import LedgerError, open_account, payable_code, post_many, transfer, verify_database
 from juhe.ledger.posting import ACCOUNTS, ENTRIES, TXNS
 from juhe.ledger.rules import BATCH_MAX
 
@@ -270,8 +270,7 @@ def _fund(engine: Engine, accounts: Accounts, amount: int, prefix: str) -> int:
 
 
 def _verify(engine: Engine, label: str, expected: int, when: str) -> None:
-    with engine.connect().execution_options(sqlite_read_only=True) as conn, conn.begin():
-        result = verify_ledger(conn)
+    result = verify_database(engine)
     if not result.ok:
         shown = "; ".join(result.problems[:5])
         raise BenchError(f"{label}: the ledger does not verify {when}: {len(result.problems)} problem(s): {shown}")

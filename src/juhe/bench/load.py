@@ -147,11 +147,11 @@ def _read_stats(path: Path) -> Phase:
 
 
 def _after(stack: Stack, clients: int, duration_s: int, api_processes: int, mix: Phase, baseline: Phase) -> LoadResult:
-    from juhe.ledger import verify_ledger
+    from juhe.ledger import verify_database
     from juhe.payments.models import Payment, Refund
 
+    ledger = verify_database(stack.db.engine)  # the worker is still finishing the last payments
     with stack.db.engine.connect() as conn, conn.begin():
-        ledger = verify_ledger(conn)
         statuses = dict(conn.execute(select(Payment.status, func.count()).group_by(Payment.status)).all())
         refunds = conn.scalar(select(func.count()).select_from(Refund))
     return LoadResult(clients, duration_s, api_processes, mix, baseline, ledger.ok, list(ledger.problems), statuses, refunds)

@@ -341,11 +341,11 @@ async def _settled(stack: Stack, quiet_s: float = 0.3, timeout_s: float = 10.0) 
 
 def _checks(stack: Stack, completions: Completions, expected: int) -> list[str]:
     """After the run: the ledger proves, and every payment created succeeded exactly once."""
-    from juhe.ledger import verify_ledger
+    from juhe.ledger import verify_database
     from juhe.payments.models import Payment, Refund
 
+    ledger = verify_database(stack.db.engine)
     with stack.db.engine.connect().execution_options(sqlite_read_only=True) as conn, conn.begin():
-        ledger = verify_ledger(conn)
         statuses = dict(conn.execute(select(Payment.status, func.count()).group_by(Payment.status)).all())
         refunds = conn.scalar(select(func.count()).select_from(Refund))
     if not ledger.ok:

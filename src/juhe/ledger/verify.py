@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, Engine, and_, case, func, select
 
 from juhe.ledger.posting import ACCOUNTS, ENTRIES, TXNS
 from juhe.ledger.rules import AccountState
@@ -119,3 +119,15 @@ def _check_grand_total(conn: Connection, report: VerifyReport) -> None:
         report.totals_by_currency[currency] = int(total)
         if total != 0:
             _problem(report, f"posted entries in {currency} sum to {total}, not 0")
+
+
+def verify_database(engine: Engine) -> VerifyReport:
+    """`verify_ledger` over one snapshot of a database that may be live: on PostgreSQL a
+    REPEATABLE READ transaction (under READ COMMITTED the entries and the balances would be read
+    at two moments, and a posting between them would look like a broken ledger); SQLite's read
+    transaction is a snapshot already."""
+    options = {"sqlite_read_only": True}
+    if engine.dialect.name == "postgresql":
+        options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        return verify_ledger(conn)
