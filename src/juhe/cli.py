@@ -65,14 +65,10 @@ def serve(
     from juhe import serve as serving
 
     settings = get_settings()
-    if workers < 1:
-        fail("--workers must be at least 1")
-    if workers > 1 and settings.database_url.startswith("sqlite"):
-        fail("--workers > 1 needs PostgreSQL (JUHE_DATABASE_URL=postgresql+psycopg://…): SQLite has one writer "
-             "per file, and one process keeps it busy")
-    if workers > 1:
-        serving.migrate(settings)  # once, before the processes start
-    serving.serve(settings, host or settings.api_host, port or settings.api_port, workers)
+    try:
+        serving.serve(settings, host or settings.api_host, port or settings.api_port, workers)
+    except serving.ServeError as e:
+        fail(str(e))
 
 
 @app.command()

@@ -18,17 +18,22 @@ import uvicorn
 from juhe.config import Settings
 
 
+class ServeError(ValueError):
+    """A layout that cannot work (said before anything starts)."""
+
+
 def serve(settings: Settings, host: str, port: int, workers: int = 1, factory: str = "juhe.serve:worker_app") -> None:
     if workers < 1:
-        raise ValueError("--workers must be at least 1")
+        raise ServeError("--workers must be at least 1")
     if workers == 1:
         from juhe.api.app import create_app
 
         uvicorn.run(create_app(), host=host, port=port, log_level=settings.log_level)
         return
     if settings.database_url.startswith("sqlite"):
-        raise ValueError("several API processes need PostgreSQL: SQLite has one writer per file, "
-                         "and one process already keeps it busy")
+        raise ServeError("--workers > 1 needs PostgreSQL (JUHE_DATABASE_URL=postgresql+psycopg://…): SQLite has "
+                         "one writer per file, and one process already keeps it busy")
+    _migrate(settings)  # once, before the processes start (each opens the database without migrating)
     _shared_metrics(settings)
     uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_level=settings.log_level,
                 access_log=False)
@@ -56,7 +61,7 @@ def _shared_metrics(settings: Settings) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
-def migrate(settings: Settings) -> None:
+def _migrate(settings: Settings) -> None:
     from juhe.db.engine import Database
 
     Database(settings.database_url).dispose()

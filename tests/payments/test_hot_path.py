@@ -9,10 +9,10 @@ import threading
 import pytest
 from sqlalchemy import event
 
-from juhe.db.engine import READ_ONLY_PREFIXES, loop_guard
+from juhe.db.engine import loop_guard, wrote
 
 QR = {"amount_minor": 1288, "currency": "CNY", "scenario": "qr", "subject": "Green tea"}
-BACKGROUND_TABLES = ("webhook_deliveries", "webhook_attempts", "channel_health_reports")  # the worker, every few seconds
+BACKGROUND_TABLES = ("webhook_deliveries", "webhook_attempts", "channel_health_reports")  # background work: webhook delivery, health sharing
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def commits(stack):
     lock = threading.Lock()
 
     def mark(connection, cursor, statement, *_):
-        if cursor.rowcount != 0 and not statement.lstrip()[:9].upper().startswith(READ_ONLY_PREFIXES):
+        if wrote(cursor, statement):
             connection.info.setdefault("test_writes", []).append(" ".join(statement.split()[:3]))
 
     def commit(connection):

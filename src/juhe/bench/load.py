@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -120,8 +121,6 @@ def run(*, clients: int = 50, duration_s: int = 600, api_processes: int = 2, dat
 
 
 def _locust(stack: Stack, user_class: str, clients: int, duration_s: int, rate: float, env: dict, name: str) -> Phase:
-    import os
-
     prefix = stack.dir / name
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), user_class, "--headless", "--only-summary",
                "-u", str(clients), "-r", f"{rate:g}", "-t", f"{duration_s}s", "--host", stack.api_url,

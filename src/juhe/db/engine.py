@@ -93,10 +93,9 @@ def _behind_pgbouncer(url: str, kwargs: dict) -> tuple[URL, dict]:
     """`?pgbouncer=true`: the server connection changes between transactions (transaction
     pooling), so no server-side prepared statements (psycopg would prepare after 5 runs)."""
     parsed = make_url(url)
-    if parsed.query.get("pgbouncer", "false").lower() not in ("true", "1", "yes"):
-        return parsed.difference_update_query(["pgbouncer"]), kwargs
-    connect_args = {**kwargs.pop("connect_args", {}), "prepare_threshold": None}
-    return parsed.difference_update_query(["pgbouncer"]), {**kwargs, "connect_args": connect_args}
+    if parsed.query.get("pgbouncer", "false").lower() in ("true", "1", "yes"):
+        kwargs = {**kwargs, "connect_args": {**kwargs.get("connect_args", {}), "prepare_threshold": None}}
+    return parsed.difference_update_query(["pgbouncer"]), kwargs
 
 
 def pool_capacity(engine: Engine) -> int:
@@ -151,11 +150,16 @@ def _sqlite_engine(url: str, **kwargs) -> Engine:
     return engine
 
 
+def wrote(cursor, statement: str) -> bool:
+    """Whether a statement just run changed something durable."""
+    # An UPDATE or DELETE that matched no row (a housekeeping sweep with nothing due) wrote nothing.
+    return cursor.rowcount != 0 and not statement.lstrip()[:9].upper().startswith(READ_ONLY_PREFIXES)
+
+
 def _count_commits(engine: Engine) -> None:
     @event.listens_for(engine, "after_cursor_execute")
     def mark_write(connection, cursor, statement, *_args) -> None:
-        # An UPDATE or DELETE that matched no row (a housekeeping sweep with nothing due) wrote nothing.
-        if cursor.rowcount != 0 and not statement.lstrip()[:9].upper().startswith(READ_ONLY_PREFIXES):
+        if wrote(cursor, statement):
             connection.info["juhe_wrote"] = True
 
     @event.listens_for(engine, "commit")

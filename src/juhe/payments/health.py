@@ -18,11 +18,13 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from juhe.db.types import utcnow
 
+log = structlog.get_logger()
 WINDOW_SIZE = 200
 PRIOR_SUCCESSES = 19  # a channel with no history counts as 95 % successful (19 of 20)
 PRIOR_TOTAL = 20
@@ -114,9 +116,7 @@ async def keep_sharing(db, health: ChannelHealth, stop: asyncio.Event) -> None:
         try:
             await db.run(share)
         except Exception:  # noqa: BLE001 -- a missed round only delays what others learn
-            import structlog
-
-            structlog.get_logger().warning("channel_health.share_failed", exc_info=True)
+            log.warning("channel_health.share_failed", exc_info=True)
         try:
             await asyncio.wait_for(stop.wait(), timeout=SHARE_EVERY_S)
         except TimeoutError:
