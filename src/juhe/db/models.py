@@ -132,6 +132,7 @@ def load_all_models() -> None:
     """Import every domain's tables so that Base.metadata is complete (Alembic, tests)."""
     import juhe.aml.models  # noqa: F401
     import juhe.audit.models  # noqa: F401
+    import juhe.bnpl.models  # noqa: F401
     import juhe.console.models  # noqa: F401
     import juhe.monitor.models  # noqa: F401
     import juhe.payments.models  # noqa: F401

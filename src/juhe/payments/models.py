@@ -30,6 +30,7 @@ class Payment(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     scenario: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str | None] = mapped_column(String(32))  # None: a merchant's sale; else payments/purposes.py
     subject: Mapped[str] = mapped_column(String(256))
     customer_id: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(24))

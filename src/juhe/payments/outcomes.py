@@ -7,7 +7,7 @@ we no longer want (a late or second payment) is booked and refunded, never kept 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,7 +20,10 @@ from juhe.payments import outbound, states
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import MerchantChannel, Payment, PaymentAttempt, Refund
 from juhe.payments.numbers import channel_number
-from juhe.payments.postings import CHANNEL_FEE_KEPT_ON_REFUND, FeeSplit, collection_posting, fees_for, payment_accounts, refund_fees, refund_posting
+from juhe.payments.postings import (
+    CHANNEL_FEE_KEPT_ON_REFUND, FeeSplit, PaymentAccounts, collection_posting, fees_for, payment_accounts, refund_fees, refund_posting,
+)
+from juhe.payments.purposes import purpose
 from juhe.payments.views import payment_view, refund_view
 from juhe.settlement.schedules import merchant_fee_minor
 from juhe.webhooks.outbox import enqueue_event
@@ -62,25 +65,37 @@ def _succeeded(session: Session, payment: Payment, attempt: PaymentAttempt, stat
     attempt.status, attempt.channel_txn_id = "succeeded", status.channel_txn_id
     if outbound.is_outbound(payment):
         return _paid_out(session, payment, attempt, status, source)
-    contract = session.get(MerchantChannel, (payment.merchant_id, attempt.channel))
-    fees = fees_for(payment.amount_minor, contract.merchant_fee_bps, contract.channel_fee_bps)
-    scheduled = merchant_fee_minor(session.connection(), payment.merchant_id, attempt.channel, payment.amount_minor, utcnow())
-    if scheduled is not None:  # a fee schedule, where the merchant has one, prices it instead of the flat rate
-        fees = FeeSplit(scheduled, fees.channel_fee_minor)
-    accounts = payment_accounts(session.connection(), payment.merchant_id, payment.store_id, payment.business_line_id,
-                                attempt.channel, payment.currency)
+    fees, accounts = _collection_terms(session, payment, attempt.channel)
     meta = {"payment_id": str(payment.id), "channel": attempt.channel, "channel_txn_id": status.channel_txn_id}
     txn = post(session.connection(), collection_posting(
         f"payment:{attempt.id}:collected", payment.merchant_id, accounts, payment.amount_minor, fees, meta))
     if payment.status != states.PROCESSING or attempt.id != payment.active_attempt_id:
-        _refund_orphan(session, payment, attempt, fees)
+        _refund_orphan(session, payment, attempt, fees, accounts)
         return "orphan_refunded"
     payment.ledger_txn_id, payment.paid_at = txn.id, status.paid_at or utcnow()
     payment.fee_minor, payment.channel_fee_minor = fees.merchant_fee_minor, fees.channel_fee_minor
     payment.next_poll_at = None
     states.move_payment(session, payment, states.SUCCEEDED, f"channel_{source}", {"channel_txn_id": status.channel_txn_id})
     emit(session, payment, "payment.succeeded")
+    if payment.purpose is not None:
+        purpose(payment.purpose).succeeded(session, payment)
     return "applied"
+
+
+def _collection_terms(session: Session, payment: Payment, channel: str) -> tuple[FeeSplit, PaymentAccounts]:
+    contract = session.get(MerchantChannel, (payment.merchant_id, channel))
+    fees = fees_for(payment.amount_minor, contract.merchant_fee_bps, contract.channel_fee_bps)
+    conn = session.connection()
+    accounts = payment_accounts(conn, payment.merchant_id, payment.store_id, payment.business_line_id, channel, payment.currency)
+    served = purpose(payment.purpose) if payment.purpose is not None else None
+    if served is not None and served.own_account:
+        # Money that pays off what a payer owes (a BNPL balance) is not a sale: no merchant fee,
+        # and it credits that account instead of the merchant's payable.
+        return FeeSplit(0, fees.channel_fee_minor), replace(accounts, payable=served.credit_account(conn, payment))
+    scheduled = merchant_fee_minor(conn, payment.merchant_id, channel, payment.amount_minor, utcnow())
+    if scheduled is not None:  # a fee schedule, where the merchant has one, prices it instead of the flat rate
+        fees = FeeSplit(scheduled, fees.channel_fee_minor)
+    return fees, accounts
 
 
 def _paid_out(session: Session, payment: Payment, attempt: PaymentAttempt, status: PaymentStatus, source: str) -> str:
@@ -95,7 +110,7 @@ def _paid_out(session: Session, payment: Payment, attempt: PaymentAttempt, statu
     return "applied"
 
 
-def _refund_orphan(session: Session, payment: Payment, attempt: PaymentAttempt, fees: FeeSplit) -> None:
+def _refund_orphan(session: Session, payment: Payment, attempt: PaymentAttempt, fees: FeeSplit, accounts: PaymentAccounts) -> None:
     """Money for an attempt we abandoned, or a second payment: give it back in full."""
     refund = Refund(
         id=uuid.uuid4(), merchant_id=payment.merchant_id, payment_id=payment.id, attempt_id=attempt.id,
@@ -104,8 +119,6 @@ def _refund_orphan(session: Session, payment: Payment, attempt: PaymentAttempt, 
         status="pending", next_poll_at=utcnow(), poll_count=0,
     )
     session.add(refund)
-    accounts = payment_accounts(session.connection(), payment.merchant_id, payment.store_id, payment.business_line_id,
-                                attempt.channel, payment.currency)
     refund.ledger_txn_id = post(session.connection(), refund_posting(
         f"refund:{refund.id}:booked", payment.merchant_id, accounts, payment.amount_minor, fees,
         {"payment_id": str(payment.id), "refund_id": str(refund.id), "orphan": True})).id

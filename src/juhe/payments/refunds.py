@@ -22,6 +22,7 @@ from juhe.payments.models import Payment, PaymentAttempt, Refund
 from juhe.payments.outcomes import apply_refund_status, refund_fee_split
 from juhe.payments.numbers import channel_number
 from juhe.payments.postings import payment_accounts, refund_posting
+from juhe.payments.purposes import purpose
 from juhe.payments.service import PaymentError
 
 
@@ -58,6 +59,8 @@ def _book(ctx, merchant_id, payment_id, key, request_hash, amount_minor, reason)
             raise PaymentError(404, "payment_not_found", f"no payment {payment_id}")
         if payment.status != states.SUCCEEDED:
             raise PaymentError(409, "payment_not_refundable", f"a payment that is {payment.status} cannot be refunded")
+        if payment.purpose is not None and purpose(payment.purpose).own_account:
+            raise PaymentError(409, "payment_not_refundable", "a repayment pays off a balance: it is not refunded, the balance is corrected")
         refundable = payment.amount_minor - payment.refunded_minor
         amount = refundable if amount_minor is None else amount_minor
         if amount <= 0 or amount > refundable:

@@ -55,6 +55,7 @@ class NewPayment:
     expires_in_s: int | None = None
     payer: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    purpose: str | None = None  # set by domains (BNPL, subscriptions), never by an API client
 
 
 async def create_payment(ctx: PaymentsContext, merchant_id: uuid.UUID, key: str, request_hash: str, new: NewPayment) -> tuple[Payment, bool]:
@@ -123,7 +124,7 @@ def _insert(ctx: PaymentsContext, session: Session, merchant_id: uuid.UUID, key:
     payment = Payment(
         id=uuid.uuid4(), merchant_id=merchant_id, store_id=new.store_id, business_line_id=new.business_line_id,
         idempotency_key=key, request_hash=request_hash, amount_minor=new.amount.amount_minor,
-        currency=new.amount.currency, scenario=new.scenario.value, subject=new.subject,
+        currency=new.amount.currency, scenario=new.scenario.value, purpose=new.purpose, subject=new.subject,
         customer_id=new.customer_id, status=states.REQUIRES_PAYMENT_METHOD, meta=new.metadata or None,
         expires_at=now + ttl, created_at=now, updated_at=now, refunded_minor=0, fee_minor=0,
         channel_fee_minor=0, poll_count=0,
