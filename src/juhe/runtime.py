@@ -119,6 +119,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     from juhe.ledger import expire_holds
     from juhe.monitor.service import Evaluator
     from juhe.payments.poller import poll_due
+    from juhe.receipts.worker import ReceiptWorker
     from juhe.settlement.payouts import poll_payouts
     from juhe.trace.publisher import TracePublisher, key_file as trace_key_file
     from juhe.transfers.service import poll_batches
@@ -127,6 +128,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     evaluator = Evaluator(runtime.db)
     aml_daily = DailyMonitoring(runtime.db)
     trace = TracePublisher(runtime.db, trace_key_file(runtime.settings), witness_to=runtime.settings.trace_witness)
+    receipts = ReceiptWorker(runtime.db)
     loop = asyncio.get_running_loop()
     aml_from = loop.time() + AML_FIRST_RUN_DELAY_S
     while not stop.is_set():
@@ -142,6 +144,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
                 await asyncio.to_thread(aml_daily.run_if_due)
             await asyncio.to_thread(_housekeeping, runtime.db, expire_holds, purge_expired, purge_risk_buckets)
             await asyncio.to_thread(trace.run_if_due)  # payment events and ledger transactions into the Merkle log
+            await asyncio.to_thread(receipts.run_if_due)  # a receipt (and its record in the log) for each success
         except Exception:  # the loop must survive one bad round; the error is logged
             log.exception("worker round failed")
         try:

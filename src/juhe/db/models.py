@@ -134,8 +134,11 @@ def load_all_models() -> None:
     import juhe.audit.models  # noqa: F401
     import juhe.bnpl.models  # noqa: F401
     import juhe.console.models  # noqa: F401
+    import juhe.einvoice.models  # noqa: F401
     import juhe.monitor.models  # noqa: F401
+    import juhe.orders.models  # noqa: F401
     import juhe.payments.models  # noqa: F401
+    import juhe.receipts.models  # noqa: F401
     import juhe.recon.models  # noqa: F401
     import juhe.risk.models  # noqa: F401
     import juhe.settlement.models  # noqa: F401
