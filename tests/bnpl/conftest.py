@@ -62,3 +62,7 @@ def books(request):
         merchant_id = merchant.id
     yield Books(db, merchant_id)
     db.dispose()
+
+
+# The running stack (API + worker + every sandbox) of the payments tests, for repayments end to end.
+from tests.payments.conftest import data_dir, open_as_browser, stack  # noqa: E402,F401
