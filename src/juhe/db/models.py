@@ -138,6 +138,7 @@ def load_all_models() -> None:
     import juhe.monitor.models  # noqa: F401
     import juhe.orders.models  # noqa: F401
     import juhe.payments.models  # noqa: F401
+    import juhe.qrcodes.models  # noqa: F401
     import juhe.receipts.models  # noqa: F401
     import juhe.recon.models  # noqa: F401
     import juhe.risk.models  # noqa: F401

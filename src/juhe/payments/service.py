@@ -51,6 +51,7 @@ class NewPayment:
     store_id: uuid.UUID | None = None
     business_line_id: uuid.UUID | None = None
     preferred_channel: str | None = None
+    only_channel: str | None = None  # the payer's wallet decides (aggregated QR): no failover to another channel
     return_url: str | None = None
     expires_in_s: int | None = None
     payer: dict = field(default_factory=dict)
@@ -71,12 +72,13 @@ async def create_payment(ctx: PaymentsContext, merchant_id: uuid.UUID, key: str,
 def channel_request(new: NewPayment) -> dict:
     """What the channels are asked with, kept while a payment waits at a gate."""
     return {"scenario": new.scenario.value, "preferred_channel": new.preferred_channel, "return_url": new.return_url,
-            "payer": dict(new.payer)}
+            "payer": dict(new.payer), "only_channel": new.only_channel}
 
 
 def resumed(payment: Payment, request: dict) -> NewPayment:
     return NewPayment(Money(payment.amount_minor, payment.currency), Scenario(request["scenario"]), payment.subject,
-                      preferred_channel=request["preferred_channel"], return_url=request["return_url"], payer=request["payer"])
+                      preferred_channel=request["preferred_channel"], return_url=request["return_url"], payer=request["payer"],
+                      only_channel=request.get("only_channel"))
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,8 @@ def _contracts(session: Session, merchant_id: uuid.UUID) -> list[Contract]:
 
 
 def _route(ctx: PaymentsContext, session: Session, payment: Payment, new: NewPayment) -> RouteChoice:
-    return route(ctx.channels, _contracts(session, payment.merchant_id), ctx.health, scenario=new.scenario,
+    contracts = [c for c in _contracts(session, payment.merchant_id) if new.only_channel in (None, c.channel)]
+    return route(ctx.channels, contracts, ctx.health, scenario=new.scenario,
                  currency=payment.currency, amount_minor=payment.amount_minor, preferred=new.preferred_channel)
 
 

@@ -31,7 +31,8 @@ from juhe.channels.base import (
     Scenario,
     StatementLine,
 )
-from juhe.channels.wechatpay import signing, wire
+from juhe.channels.wechatpay import oauth, signing, wire
+from juhe.http import async_client
 
 Answer = TypeVar("Answer", bound=BaseModel)
 ORDER_EXISTS_CODES = frozenset({"ORDERPAID", "OUT_TRADE_NO_USED"})
@@ -48,6 +49,10 @@ class WechatPayConfig(BaseModel):
     wechatpay_public_key_file: Path  # pub_key.pem, the WeChat Pay public key
     apiv3_key: SecretStr  # decrypts notification resources
     timeout_s: float = 5.0
+    # Web authorisation of the official account (the payer's openid for JSAPI pages)
+    oauth_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
+    oauth_api_url: str = "https://api.weixin.qq.com"
+    app_secret: SecretStr | None = None  # the official account's AppSecret
 
     @field_validator("apiv3_key")
     @classmethod
@@ -64,7 +69,7 @@ class WechatPayChannel:
 
     def __init__(self, config: WechatPayConfig, http: httpx.AsyncClient | None = None):
         self.config = config
-        self._http = http or httpx.AsyncClient()
+        self._http = http or async_client()
         self._private_key = signing.load_private_key(config.merchant_private_key_file)
         self._wechatpay_key = signing.load_public_key(config.wechatpay_public_key_file)
         self._apiv3_key = config.apiv3_key.get_secret_value().encode()
@@ -82,6 +87,18 @@ class WechatPayChannel:
                 raise ChannelError(f"WeChat Pay: {error.message}", outcome_known=False, code=error.code)
             return Declined(error.code, error.message)
         return self._charge_created(request, kind, response)
+
+    def payer_identity_url(self, redirect_uri: str, state: str) -> str:
+        """Where a page inside WeChat sends the payer to learn their openid (snsapi_base)."""
+        return oauth.authorize_url(self.config.oauth_authorize_url, self.config.appid, redirect_uri, state)
+
+    async def payer_identity(self, code: str) -> str:
+        """The openid behind an authorisation code (each code works once)."""
+        if self.config.app_secret is None:
+            raise ChannelError("WeChat web authorisation needs the official account's app_secret", outcome_known=True,
+                               code="oauth_not_configured")
+        return await oauth.openid_for_code(self._http, self.config.oauth_api_url, self.config.appid,
+                                           self.config.app_secret.get_secret_value(), code, self.config.timeout_s)
 
     async def query(self, payment_id: str) -> PaymentStatus:
         path = f"/v3/pay/transactions/out-trade-no/{quote(payment_id, safe='')}?mchid={self.config.mchid}"

@@ -20,6 +20,7 @@ import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
@@ -45,6 +46,7 @@ FEE_PER_MILLE = 6  # 0.6 %, WeChat Pay's standard rate for most merchant categor
 FEE_RATE_TEXT = "0.60%"
 REFUND_SETTLE_S = 0.05  # refunds answer PROCESSING first, as the real ones do
 BILLS_KEPT_MAX = 64
+OAUTH_CODES_KEPT_MAX = 1024  # unused codes beyond this are forgotten, oldest first (WeChat's last 5 minutes)
 TRADE_STATE_DESC = {
     "SUCCESS": "支付成功", "REFUND": "转入退款", "NOTPAY": "未支付", "CLOSED": "已关闭", "PAYERROR": "支付失败",
 }  # fmt: skip
@@ -84,6 +86,8 @@ class WechatPaySandbox(Simulator):
         self._refund_notify_urls: dict[str, str] = {}
         self._bills: dict[str, bytes] = {}
         self._refund_numbers = itertools.count(1)
+        self.app_secret = hashlib.sha256(self.apiv3_key.encode()).hexdigest()[:32]
+        self._oauth_codes: dict[str, str] = {}  # one-time code → openid
         self.app = self._build_app()
 
     def client_config(self) -> dict:
@@ -103,6 +107,8 @@ class WechatPaySandbox(Simulator):
             base_url=self.base_url, mchid=self.mchid, appid=self.appid, merchant_serial_no=self.serial_no,
             merchant_private_key_file=self.merchant_private_key_file, wechatpay_public_key_id=self.public_key_id,
             wechatpay_public_key_file=self.wechatpay_public_key_file, apiv3_key=self.apiv3_key,
+            oauth_authorize_url=f"{self.base_url}/connect/oauth2/authorize", oauth_api_url=self.base_url,
+            app_secret=self.app_secret,
         )  # fmt: skip
 
     def _build_app(self) -> FastAPI:
@@ -122,6 +128,8 @@ class WechatPaySandbox(Simulator):
             ("/v3/billdownload/file", self._bill_file, "GET"),
             ("/qr/{token}", self._qr_page, "GET"),
             ("/cgi-bin/mmpayweb-bin/checkmweb", self._h5_page, "GET"),
+            ("/connect/oauth2/authorize", self._oauth_authorize, "GET"),
+            ("/sns/oauth2/access_token", self._oauth_token, "GET"),
         ]
         for path, endpoint, method in routes:
             app.add_api_route(path, endpoint, methods=[method])
@@ -447,6 +455,35 @@ class WechatPaySandbox(Simulator):
         }  # fmt: skip
 
     # --- the payer's side
+
+    # --- web authorisation (snsapi_base): who the payer in the WeChat browser is
+
+    async def _oauth_authorize(self, request: Request) -> Response:
+        """WeChat knows its user; the sandbox's user is the `wx_user` cookie (or a new one)."""
+        query = request.query_params
+        if query.get("appid") != self.appid or query.get("scope") not in ("snsapi_base", "snsapi_userinfo"):
+            return HTMLResponse("<!doctype html><p>appid 或 scope 参数错误 (10003)</p>", status_code=400)
+        user = request.cookies.get("wx_user") or secrets.token_hex(8)
+        code = secrets.token_urlsafe(16)
+        self._oauth_codes[code] = "o" + hashlib.sha256(f"{self.appid}:{user}".encode()).hexdigest()[:27]
+        while len(self._oauth_codes) > OAUTH_CODES_KEPT_MAX:
+            self._oauth_codes.pop(next(iter(self._oauth_codes)))
+        separator = "&" if "?" in query["redirect_uri"] else "?"
+        target = f"{query['redirect_uri']}{separator}code={code}&state={quote(query.get('state', ''), safe='')}"
+        response = Response(status_code=302, headers={"Location": target})
+        response.set_cookie("wx_user", user)
+        return response
+
+    async def _oauth_token(self, request: Request) -> Response:
+        query = request.query_params
+        if query.get("appid") != self.appid or query.get("secret") != self.app_secret:
+            return Response(json.dumps({"errcode": 40125, "errmsg": "invalid appsecret"}), media_type="application/json")
+        openid = self._oauth_codes.pop(query.get("code", ""), None)  # a code works once, as at WeChat
+        if openid is None or query.get("grant_type") != "authorization_code":
+            return Response(json.dumps({"errcode": 40029, "errmsg": "invalid code"}), media_type="application/json")
+        answer = {"access_token": secrets.token_urlsafe(24), "expires_in": 7200, "refresh_token": secrets.token_urlsafe(24),
+                  "openid": openid, "scope": "snsapi_base", "is_snapshotuser": 0}
+        return Response(json.dumps(answer), media_type="application/json")
 
     async def _qr_page(self, token: str) -> HTMLResponse:
         return self._pay_page(self._pay_pages.get(token))
