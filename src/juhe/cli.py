@@ -14,6 +14,7 @@ from rich.console import Console
 
 from juhe.aml.commands import aml_app
 from juhe.audit.commands import audit_app
+from juhe.bnpl.commands import bnpl_app
 from juhe.config import get_settings
 from juhe.console.commands import console_app
 from juhe.recon.commands import recon_app, statement_app
@@ -199,6 +200,7 @@ app.add_typer(risk_app, name="risk")
 app.add_typer(trace_app, name="trace")
 app.add_typer(audit_app, name="audit")
 app.add_typer(console_app, name="console")
+app.add_typer(bnpl_app, name="bnpl")
 bench_app.command("risk")(bench_risk)
 bench_app.command("trace")(bench_trace)
 
