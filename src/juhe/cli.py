@@ -22,6 +22,7 @@ from juhe.bench.risk_command import bench_risk
 from juhe.bench.trace import bench_trace
 from juhe.risk.commands import risk_app
 from juhe.settlement.commands import settle_app
+from juhe.simulation.commands import simulate
 from juhe.trace.commands import trace_app
 
 app = typer.Typer(help="Juhe (聚合): self-hosted payment and treasury platform.", no_args_is_help=True)
@@ -200,6 +201,7 @@ app.add_typer(risk_app, name="risk")
 app.add_typer(trace_app, name="trace")
 app.add_typer(audit_app, name="audit")
 app.add_typer(console_app, name="console")
+app.command()(simulate)
 app.add_typer(bnpl_app, name="bnpl")
 bench_app.command("risk")(bench_risk)
 bench_app.command("trace")(bench_trace)

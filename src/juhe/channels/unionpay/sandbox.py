@@ -46,6 +46,7 @@ PFX_PASSWORD = "000000"  # what UnionPay's test certificates use
 SANDBOX_MER_ID = "777290058110048"  # UnionPay's public test merchant
 SIGNER_CN = f"041@Z00000000000@{signing.UNIONPAY_ORG}@00000001"
 CERT_VALID_DAYS = 3650
+CERT_BACKDATED_DAYS = 400  # valid from over a year ago: `juhe simulate` plays past days against this chain
 FEE_RATE = Decimal("0.006")
 OK_MSG = "成功[0000000]"
 ECHOED = ("version", "encoding", "signMethod", "txnType", "txnSubType", "bizType", "accessType", "merId", "orderId",
@@ -128,7 +129,7 @@ def _issue(
         .issuer_name(issuer.subject if issuer else subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
+        .not_valid_before(now - timedelta(days=CERT_BACKDATED_DAYS))
         .not_valid_after(now + timedelta(days=CERT_VALID_DAYS))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
