@@ -129,7 +129,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     evaluator = Evaluator(runtime.db)
     aml_daily = DailyMonitoring(runtime.db)
     trace = TracePublisher(runtime.db, trace_key_file(runtime.settings), witness_to=runtime.settings.trace_witness)
-    receipts = ReceiptWorker(runtime.db)
+    receipts = ReceiptWorker(runtime.db, runtime.settings.channel_mode)
     loop = asyncio.get_running_loop()
     aml_from = loop.time() + AML_FIRST_RUN_DELAY_S
     while not stop.is_set():
@@ -146,7 +146,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             await asyncio.to_thread(_housekeeping, runtime.db, expire_holds, purge_expired, purge_risk_buckets)
             await asyncio.to_thread(bnpl_due, runtime.db, datetime.now(timezone.utc))  # lapses, failed repayments, dunning
             await asyncio.to_thread(trace.run_if_due)  # payment events and ledger transactions into the Merkle log
-            await asyncio.to_thread(receipts.run_if_due)  # a receipt (and its record in the log) for each success
+            await asyncio.to_thread(receipts.run_if_due)  # a receipt (and its record in the log) for each success; invoices due
         except Exception:  # the loop must survive one bad round; the error is logged
             log.exception("worker round failed")
         try:

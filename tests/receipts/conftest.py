@@ -94,3 +94,20 @@ def env(request, tmp_path, monkeypatch):
     finally:
         db.dispose()
         get_settings.cache_clear()
+
+
+SELLER = {"seller_name": "莲花超市有限公司", "seller_tax_id": "91350100M000100Y43", "item_name": "*日用杂品*日用百货",
+          "tax_category_code": "1060512990000000000", "tax_rate_bps": 1300, "auto_issue": False}
+
+
+@pytest.fixture
+def tax(env):
+    """A tax-platform sandbox on localhost, the app issuing through it, and the seller set up."""
+    from juhe.einvoice import sandbox
+
+    simulator, server, platform = sandbox.start()
+    env.client.app.state.tax_platform = platform
+    r = env.client.put("/v1/invoice-settings", json=SELLER, headers=env.key("finance"))
+    assert r.status_code == 200, r.text
+    yield simulator, server, platform
+    server.stop()

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from juhe.api.deps import DatabaseDep, ReadSessionDep, require
 from juhe.api.errors import ApiError
+from juhe.api.invoices import receipt_invoice_state
 from juhe.config import get_settings
 from juhe.merchants import Principal
 from juhe.receipts import documents, service
@@ -47,7 +48,7 @@ def list_receipts(principal: Reader, session: ReadSessionDep, payment_id: uuid.U
 def receipt_page(token: str, request: Request, db: DatabaseDep) -> HTMLResponse:
     receipt, record = _found(db, token)
     document = service.proof(db, log_key(), receipt)
-    invoice = None
+    invoice = receipt_invoice_state(db, receipt, request.query_params.get("error"))
     page = documents.receipt_html(record, document, links("", token), invoice)
     return HTMLResponse(page, headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
 
