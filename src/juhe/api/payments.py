@@ -18,6 +18,7 @@ from juhe.api.errors import ApiError
 from juhe.api.idempotency import idempotency_key, request_fingerprint
 from juhe.channels.base import Scenario
 from juhe.db.pages import PAGE_MAX, Page, keyset, split
+from juhe.installments.sales import create_installment_payment
 from juhe.ledger.rules import AMOUNT_MAX
 from juhe.merchants import Principal
 from juhe.money import Money
@@ -44,6 +45,11 @@ def get_ctx(request: Request) -> PaymentsContext:
 Ctx = Annotated[PaymentsContext, Depends(get_ctx)]
 
 
+class InstallmentsIn(BaseModel):
+    plan_id: uuid.UUID
+    periods: int = Field(description="one of the plan's period counts")
+
+
 class PaymentIn(BaseModel):
     amount_minor: int = Field(gt=0, le=AMOUNT_MAX, description="in minor units of the currency (fen for CNY)")
     currency: str = Field("CNY", min_length=3, max_length=3)
@@ -57,6 +63,7 @@ class PaymentIn(BaseModel):
     expires_in_s: int | None = Field(None, ge=60, le=86_400)
     payer: dict[str, str] = Field(default_factory=dict, description="openid for jsapi, client_ip for wap, device_id and face_token for face")
     metadata: dict[str, str] = Field(default_factory=dict)
+    installments: InstallmentsIn | None = Field(None, description="pay in installments on the plan's channel (its quote first)")
 
 
 class RefundIn(BaseModel):
@@ -73,7 +80,12 @@ async def create_payment(body: PaymentIn, request: Request, response: Response, 
         preferred_channel=body.preferred_channel, return_url=body.return_url, expires_in_s=body.expires_in_s,
         payer=body.payer, metadata=body.metadata,
     )
-    payment, created = await service.create_payment(ctx, principal.merchant_id, key, request_fingerprint(request, body), new)
+    fingerprint = request_fingerprint(request, body)
+    if body.installments is None:
+        payment, created = await service.create_payment(ctx, principal.merchant_id, key, fingerprint, new)
+    else:
+        payment, created = await create_installment_payment(ctx, principal.merchant_id, key, fingerprint, new,
+                                                            body.installments.plan_id, body.installments.periods)
     response.status_code = 201 if created else 200
     response.headers["Idempotent-Replayed"] = "false" if created else "true"
     return payment_view(payment)

@@ -44,6 +44,13 @@ class InvalidNotification(Exception):
     """A notification whose signature, decryption or shape does not verify. It changes nothing."""
 
 
+# Installment terms the payer chose (juhe.installments), carried in ChargeRequest.payer. A channel
+# that offers installments lists the period counts it takes in `installment_periods` and turns
+# these into its own fields (Alipay's hb_fq_num / hb_fq_seller_percent, the acquirer's field 48).
+PAYER_INSTALLMENT_PERIODS = "installment_periods"  # "3", "6", "12", "24"
+PAYER_INSTALLMENT_FEE_BEARER = "installment_fee_bearer"  # "payer", or "merchant" (免息)
+
+
 @dataclass(frozen=True, slots=True)
 class ChargeRequest:
     payment_id: str  # our id; sent as the channel's merchant order number (≤ 32 [0-9A-Za-z_])

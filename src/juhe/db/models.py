@@ -135,6 +135,7 @@ def load_all_models() -> None:
     import juhe.bnpl.models  # noqa: F401
     import juhe.console.models  # noqa: F401
     import juhe.einvoice.models  # noqa: F401
+    import juhe.installments.models  # noqa: F401
     import juhe.monitor.models  # noqa: F401
     import juhe.orders.models  # noqa: F401
     import juhe.payments.models  # noqa: F401

@@ -95,6 +95,8 @@ def _collection_terms(session: Session, payment: Payment, channel: str) -> tuple
     scheduled = merchant_fee_minor(conn, payment.merchant_id, channel, payment.amount_minor, utcnow())
     if scheduled is not None:  # a fee schedule, where the merchant has one, prices it instead of the flat rate
         fees = FeeSplit(scheduled, fees.channel_fee_minor)
+    if served is not None and hasattr(served, "collection_fees"):  # e.g. an installment fee the merchant bears
+        fees = served.collection_fees(session, payment, fees)
     return fees, accounts
 
 

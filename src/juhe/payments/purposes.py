@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 PURPOSES = {
     "bnpl_repayment": "juhe.bnpl.repayments:PURPOSE",
     "subscription_invoice": "juhe.subscriptions.collection:PURPOSE",
+    "installment_sale": "juhe.installments.sales:PURPOSE",
 }
 
 

@@ -52,6 +52,7 @@ class AlipayChannel:
     code = "alipay"
     scenarios = frozenset(wire.PAY_METHODS)
     currencies = frozenset({wire.CURRENCY})
+    installment_periods = wire.HB_FQ_PERIODS  # 花呗分期
 
     def __init__(self, config: AlipayConfig, http: httpx.AsyncClient | None = None):
         self.config = config

@@ -19,6 +19,8 @@ import time
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from string import Template
 from typing import Callable
@@ -44,6 +46,8 @@ from juhe.channels.simkit import (
 from juhe.money import Money
 
 SERVICE_FEE_BPS = 60  # 0.6 %, Alipay's standard rate for face-to-face and web payments
+# 花呗分期 rates a seller pays per period when it bears the fee: 1.8 %, 4.5 %, 7.5 % of the term
+HB_FQ_SELLER_RATE_PER_PERIOD = {3: Decimal("0.006"), 6: Decimal("0.0075"), 12: Decimal("0.00625")}
 MAX_TOTAL_MINOR = 100_000_000_00  # total_amount ≤ 100,000,000.00 yuan
 BILL_LINK_TTL_S = 30  # Alipay's bill links expire 30 s after they are issued
 OUT_TRADE_NO = re.compile(r"[0-9A-Za-z_]{1,64}")
@@ -99,6 +103,28 @@ def _amount_minor(value: object) -> int | None:
 
 def service_fee_minor(amount_minor: int) -> int:
     return (amount_minor * SERVICE_FEE_BPS + 5_000) // 10_000  # rounded half up to the fen
+
+
+def installment_fee_minor(order: SimOrder, amount_minor: int) -> int:
+    """The 花呗分期 fee the seller bears on `amount_minor` of the order (0 when the payer bears it)."""
+    periods, seller_percent = order.extra.get("hb_fq", (0, "0"))
+    if seller_percent != "100":
+        return 0
+    exact = Fraction(amount_minor) * Fraction(HB_FQ_SELLER_RATE_PER_PERIOD[periods]) * periods
+    return (exact.numerator * 2 + exact.denominator) // (2 * exact.denominator)  # half up to the fen
+
+
+def _installments(biz: dict) -> tuple[int, str] | dict | None:
+    """extend_params' 花呗分期 terms, None without them, or a failed answer."""
+    extend = biz.get("extend_params") or {}
+    if not isinstance(extend, dict) or not ({wire.HB_FQ_NUM, wire.HB_FQ_SELLER_PERCENT} & set(extend)):
+        return None
+    periods, seller = str(extend.get(wire.HB_FQ_NUM, "")), str(extend.get(wire.HB_FQ_SELLER_PERCENT, ""))
+    if not periods.isdigit() or int(periods) not in wire.HB_FQ_PERIODS:
+        return _failed("ACQ.INVALID_PARAMETER", f"参数无效：hb_fq_num 只支持 {sorted(wire.HB_FQ_PERIODS)}")
+    if seller not in wire.HB_FQ_SELLER_PERCENTS:
+        return _failed("ACQ.INVALID_PARAMETER", "参数无效：hb_fq_seller_percent 只支持 0 或 100")
+    return int(periods), seller
 
 
 def trade_status(order: SimOrder) -> str:
@@ -257,11 +283,16 @@ class AlipaySandbox(Simulator):
             expires = wire.parse_beijing_time(biz["time_expire"]) if biz.get("time_expire") else None
         except ValueError:
             return _failed("ACQ.INVALID_PARAMETER", "参数无效：time_expire")
+        installments = _installments(biz)
+        if isinstance(installments, dict):
+            return installments
         existing = self.book.get(out_trade_no)
         if existing is not None:
             return self._reopened(existing, amount_minor)
         order = SimOrder(out_trade_no, amount_minor, wire.CURRENCY, str(subject), params.get("notify_url", ""))
         order.extra.update(method=params["method"], time_expire=expires)
+        if installments is not None:
+            order.extra["hb_fq"] = installments
         return self.order_created(order)
 
     def _reopened(self, order: SimOrder, amount_minor: int) -> SimOrder | dict:
@@ -533,13 +564,14 @@ def _is_timestamp(text: str) -> bool:
 def _trade_row(order: SimOrder) -> list[str]:
     amount = _yuan(order.amount_minor)
     created, paid = wire.beijing_time(order.created_at), wire.beijing_time(order.paid_at or order.created_at)
-    fee = _yuan(-service_fee_minor(order.amount_minor))
+    fee = _yuan(-service_fee_minor(order.amount_minor) - installment_fee_minor(order, order.amount_minor))
     return _bill_row(order, wire.BILL_TRADE, created, paid, amount, "", fee)
 
 
 def _refund_row(order: SimOrder, refund: SimRefund) -> list[str]:
     created, settled = wire.beijing_time(refund.created_at), wire.beijing_time(refund.settled_at)
-    amount, fee_back = _yuan(-refund.amount_minor), _yuan(service_fee_minor(refund.amount_minor))
+    amount = _yuan(-refund.amount_minor)
+    fee_back = _yuan(service_fee_minor(refund.amount_minor) + installment_fee_minor(order, refund.amount_minor))
     return _bill_row(order, wire.BILL_REFUND, created, settled, amount, refund.refund_id, fee_back)
 
 

@@ -18,7 +18,7 @@ from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from juhe.channels.base import ChargeRequest, PaymentStatus, RefundStatus, Scenario, StatementLine
+from juhe.channels.base import PAYER_INSTALLMENT_FEE_BEARER, PAYER_INSTALLMENT_PERIODS, ChargeRequest, PaymentStatus, RefundStatus, Scenario, StatementLine
 from juhe.money import Money
 
 CURRENCY = "CNY"
@@ -37,6 +37,10 @@ PAY_METHODS: dict[Scenario, tuple[str, str]] = {
     Scenario.WAP: ("alipay.trade.wap.pay", "QUICK_WAP_WAY"),
     Scenario.APP: ("alipay.trade.app.pay", "QUICK_MSECURITY_PAY"),
 }
+
+HB_FQ_NUM, HB_FQ_SELLER_PERCENT = "hb_fq_num", "hb_fq_seller_percent"  # extend_params of 花呗分期
+HB_FQ_PERIODS = frozenset({3, 6, 12})  # what Huabei installments offer
+HB_FQ_SELLER_PERCENTS = ("0", "100")  # the payer bears the fee, or the seller all of it (商家贴息)
 
 SUCCESS = "10000"
 SERVICE_UNAVAILABLE = "20000"  # isp.unknow-error: Alipay may or may not have processed the request
@@ -141,14 +145,19 @@ class TradeNotification(BaseModel):
     refund_fee: str | None = None  # total refunded on the trade so far, not this refund's amount
 
 
-def charge_biz(request: ChargeRequest, product_code: str) -> dict[str, str]:
-    return {
+def charge_biz(request: ChargeRequest, product_code: str) -> dict:
+    biz: dict = {
         "out_trade_no": request.payment_id,
         "total_amount": yuan(request.amount),
         "subject": request.subject,
         "product_code": product_code,
         "time_expire": beijing_time(request.expires_at),
     }
+    periods = request.payer.get(PAYER_INSTALLMENT_PERIODS)
+    if periods:  # 花呗分期: the number of periods, and the share of the fee the seller bears (0 or 100)
+        seller = "100" if request.payer.get(PAYER_INSTALLMENT_FEE_BEARER) == "merchant" else "0"
+        biz["extend_params"] = {HB_FQ_NUM: periods, HB_FQ_SELLER_PERCENT: seller}
+    return biz
 
 
 def payment_status(payment_id: str, answer: TradeQueryAnswer) -> PaymentStatus:

@@ -22,6 +22,8 @@ import httpx
 from pydantic import BaseModel, Field, SecretStr
 
 from juhe.channels.base import (
+    PAYER_INSTALLMENT_FEE_BEARER,
+    PAYER_INSTALLMENT_PERIODS,
     ChannelError,
     ChargeRequest,
     ChargeSucceeded,
@@ -56,6 +58,7 @@ class PosChannel:
     code = "pos"
     scenarios = frozenset({Scenario.POS})
     currencies = frozenset({wire.CURRENCY})
+    installment_periods = wire.INSTALLMENT_PERIODS  # card installments at the acquirer
 
     def __init__(self, config: PosConfig, http: httpx.AsyncClient | None = None):
         self.config = config
@@ -82,7 +85,7 @@ class PosChannel:
         message = wire.card_request(
             "0200", self.link.trace.next(now), terminal_id, self.config.merchant_id, request.amount.amount_minor, card,
             request.payer.get("entry_mode", "051"), now,
-        ) | {"48": wire.private_data(**{wire.ORDER_NO_TAG: request.payment_id})}  # fmt: skip
+        ) | {"48": wire.private_data(**{wire.ORDER_NO_TAG: request.payment_id, **_installment_tags(request.payer)})}  # fmt: skip
         answer = await self.transact(message)
         return wire.charge_result(request.payment_id, request.amount, answer, _now())
 
@@ -191,6 +194,14 @@ class PosChannel:
         if request.payer.get("entry_mode", "051") not in wire.ENTRY_MODES:
             return Declined("entry_mode_unknown", f"entry_mode is one of {', '.join(wire.ENTRY_MODES)}")
         return None
+
+
+def _installment_tags(payer: Mapping[str, str]) -> dict[str, str]:
+    periods = payer.get(PAYER_INSTALLMENT_PERIODS)
+    if not periods:
+        return {}
+    bearer = wire.INSTALLMENT_BEARERS[payer.get(PAYER_INSTALLMENT_FEE_BEARER, "payer")]
+    return {wire.INSTALLMENT_PERIODS_TAG: f"{int(periods):02d}", wire.INSTALLMENT_BEARER_TAG: bearer}
 
 
 def _now() -> datetime:

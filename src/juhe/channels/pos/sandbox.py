@@ -24,6 +24,7 @@ import socket
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -50,6 +51,7 @@ STORE_TERMINALS = ("POS00001", "POS00002", "POS00003")
 DEFAULT_BALANCE_MINOR = 10_000_00  # for a valid card that is not one of the test cards
 FEE_BPS = 60  # merchant discount rate; not given back on refunds
 BPS = 10_000
+INSTALLMENT_MERCHANT_RATE_PER_PERIOD = Fraction(6, 1000)  # 0.6 % a period when the merchant bears it (商户贴息)
 
 
 @dataclass(frozen=True)
@@ -202,8 +204,11 @@ class PosSandbox(Simulator):
             return wire.refusal(request, "94", "duplicate transmission")
         card, amount = wire.card_of(request["35"]), int(request["4"])
         token = self._token(card.pan)
-        code = "12" if trace in self._reversed_early else self._issuer_decision(card, token, amount)
+        installments = _installments(request)
+        code = "12" if trace in self._reversed_early or installments is False else self._issuer_decision(card, token, amount)
         order = self._book(request, order_no, code, card.display, token)
+        if installments:
+            order.extra["installments"] = installments
         if code == wire.APPROVED:
             self._balances[token] -= amount  # an authorisation holds it, a purchase takes it
         return self._payment_answer(request, order)
@@ -369,7 +374,8 @@ class PosSandbox(Simulator):
         return self._row(order, order.paid_at) | {
             "txn_type": order.extra["kind"].upper(), "order_no": order.order_no, "original_order_no": "",
             "rrn": order.channel_txn_id, "auth_code": order.extra["auth_code"], "amount_fen": str(order.amount_minor),
-            "fee_fen": str(_fee(order.amount_minor) if settled else 0), "status": "SETTLED" if settled else "REVERSED",
+            "fee_fen": str(_fee(order.amount_minor) + _installment_fee(order) if settled else 0),
+            "status": "SETTLED" if settled else "REVERSED",
         }  # fmt: skip
 
     def _refund_row(self, order: SimOrder, refund: SimRefund) -> dict[str, str]:
@@ -399,6 +405,27 @@ class PosSandbox(Simulator):
 def _trace(request: wire.Fields) -> tuple[str, str, str]:
     return request["41"], request["11"], request["7"]
 
+
+
+def _installments(request: wire.Fields) -> tuple[int, str] | None | bool:
+    """Field 48's installment terms, None for a plain sale, False for terms this host does not offer (12)."""
+    tags = wire.parse_private(request.get("48", ""))
+    periods, bearer = tags.get(wire.INSTALLMENT_PERIODS_TAG), tags.get(wire.INSTALLMENT_BEARER_TAG)
+    if periods is None and bearer is None:
+        return None
+    if not (periods or "").isdigit() or int(periods) not in wire.INSTALLMENT_PERIODS \
+            or bearer not in wire.INSTALLMENT_BEARERS.values():
+        return False
+    return int(periods), bearer
+
+
+def _installment_fee(order: SimOrder) -> int:
+    """What the merchant pays for a subsidised installment sale, kept from the settlement."""
+    periods, bearer = order.extra.get("installments", (0, "P"))
+    if bearer != "M":
+        return 0
+    exact = order.amount_minor * INSTALLMENT_MERCHANT_RATE_PER_PERIOD * periods
+    return (exact.numerator * 2 + exact.denominator) // (2 * exact.denominator)
 
 
 def _fee(amount_minor: int) -> int:

@@ -42,6 +42,10 @@ GOODS_AND_SERVICES, REFUND_CODE = "000000", "200000"
 SIGN_ON, SIGN_OFF, ECHO = "001", "002", "301"
 ENTRY_MODES = {"021": "magnetic stripe", "051": "chip", "071": "contactless chip"}  # + PIN capable
 ORDER_NO_TAG, ORIGINAL_ORDER_NO_TAG = "01", "02"
+# Card installments (信用卡分期) in field 48: the number of periods, and who bears the fee
+INSTALLMENT_PERIODS_TAG, INSTALLMENT_BEARER_TAG = "03", "04"
+INSTALLMENT_PERIODS = frozenset({3, 6, 12, 24})
+INSTALLMENT_BEARERS = {"payer": "P", "merchant": "M"}  # M: the merchant subsidises it (商户贴息, 免息 to the payer)
 ZERO_INSTITUTION = "0" * 11  # 90's acquiring and forwarding institution ids: a direct link has none
 
 APPROVED, NOT_FOUND, FORMAT_ERROR, TIMED_OUT, MALFUNCTION = "00", "25", "30", "91", "96"
