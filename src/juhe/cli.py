@@ -23,6 +23,7 @@ from juhe.bench.trace import bench_trace
 from juhe.risk.commands import risk_app
 from juhe.settlement.commands import settle_app
 from juhe.simulation.commands import simulate
+from juhe.orders.commands import trace_order
 from juhe.trace.commands import trace_app
 
 app = typer.Typer(help="Juhe (聚合): self-hosted payment and treasury platform.", no_args_is_help=True)
@@ -198,6 +199,7 @@ app.add_typer(recon_app, name="recon")
 app.add_typer(aml_app, name="aml")
 app.add_typer(settle_app, name="settle")
 app.add_typer(risk_app, name="risk")
+trace_app.command("order")(trace_order)  # a B2B order's three flows in the log, reconciled
 app.add_typer(trace_app, name="trace")
 app.add_typer(audit_app, name="audit")
 app.add_typer(console_app, name="console")
