@@ -16,7 +16,7 @@ from juhe.config import get_settings
 from juhe.einvoice import documents, service
 from juhe.einvoice.models import Invoice
 from juhe.einvoice.views import invoice_view, settings_view
-from juhe.einvoice.wiring import tax_platform
+from juhe.einvoice.wiring import app_platform
 from juhe.ledger.rules import AMOUNT_MAX
 from juhe.merchants import Principal
 from juhe.receipts import service as receipts
@@ -25,7 +25,6 @@ router = APIRouter(tags=["invoices"])
 Issuer = Annotated[Principal, Depends(require("business", "finance"))]
 Finance = Annotated[Principal, Depends(require("finance"))]
 Reader = Annotated[Principal, Depends(require("business", "finance", "risk"))]
-MISSING = object()
 
 
 class BuyerIn(BaseModel):
@@ -48,11 +47,7 @@ class SettingsIn(BaseModel):
 
 
 def platform_of(request: Request):
-    """The app's tax platform: set by whoever built the app (tests), or as configured."""
-    found = getattr(request.app.state, "tax_platform", MISSING)
-    if found is MISSING:
-        found = request.app.state.tax_platform = tax_platform(get_settings().channel_mode)
-    return found
+    return app_platform(request.app.state, get_settings().channel_mode)
 
 
 def _call(fn, *args):

@@ -5,6 +5,12 @@ from __future__ import annotations
 LANGUAGES = ("en", "zh")
 LABELS: dict[str, tuple[str, str]] = {  # key: (English, 中文)
     "console": ("Juhe console", "聚合控制台"),
+    "invoices": ("Receipts and invoices", "凭证与发票"), "receipts": ("Receipts", "交易凭证"),
+    "issue_invoice": ("Issue invoice", "开具发票"), "invoice_issued": ("Invoice issued:", "发票已开具："),
+    "buyer_name": ("Buyer (抬头)", "购买方抬头"), "buyer_tax_id": ("Buyer taxpayer id", "购买方统一社会信用代码"),
+    "number": ("Number", "发票号码"), "issued_at": ("Issued", "开具时间"), "tax": ("Tax", "税额"), "total": ("Total", "价税合计"),
+    "payment": ("Payment", "支付单"), "leaf": ("Log leaf", "上链序号"), "invoice_blue": ("blue", "蓝字"), "invoice_red": ("red-letter", "红字"),
+    "receipt_payment": ("Payment", "支付"), "receipt_refund": ("Refund", "退款"), "payer_link": ("Payer's page", "付款人页面"),
     "login": ("Log in", "登录"), "logout": ("Log out", "退出"),
     "login_name": ("Login", "账号"), "password": ("Password", "密码"),
     "overview": ("Fund monitor", "资金监控"), "payments": ("Payments", "支付"),

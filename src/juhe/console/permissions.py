@@ -17,6 +17,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "settlement.view":   frozenset({"admin", "finance", "operator"}),
     "risk.view":         frozenset({"admin", "risk", "operator"}),
     "risk.rules.edit":   frozenset({"admin", "risk"}),
+    "invoices.view":     frozenset({"admin", "finance", "business", "risk", "operator"}),
+    "invoices.issue":    frozenset({"admin", "finance", "business"}),
     "aml.view":          frozenset({"admin", "risk", "operator"}),
     "developers.view":   frozenset({"admin", "it"}),
     "developers.manage": frozenset({"admin", "it"}),

@@ -103,6 +103,7 @@ NAV = (
     ("recon", "/console/recon", "recon.view"),
     ("settlement", "/console/settlement", "settlement.view"),
     ("risk", "/console/risk", "risk.view"),
+    ("invoices", "/console/invoices", "invoices.view"),
     ("aml", "/console/aml", "aml.view"),
     ("developers", "/console/developers", "developers.view"),
 )

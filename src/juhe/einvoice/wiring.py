@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from juhe.einvoice.platform import TaxPlatform
 
+MISSING = object()
 _sandbox_lock = threading.Lock()
 _sandboxed: dict[str, object] = {}
 
@@ -33,3 +34,11 @@ def tax_platform(channel_mode: str) -> TaxPlatform | None:
 
             _sandboxed["sandbox"], _sandboxed["server"], _sandboxed["platform"] = sandbox.start()
         return _sandboxed["platform"]
+
+
+def app_platform(state, channel_mode: str) -> TaxPlatform | None:
+    """The app's tax platform: set on `state` by whoever built the app (tests), or as configured."""
+    found = getattr(state, "tax_platform", MISSING)
+    if found is MISSING:
+        found = state.tax_platform = tax_platform(channel_mode)
+    return found
