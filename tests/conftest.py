@@ -12,6 +12,7 @@ marker automatically, so `pytest -m "not postgres"` runs without a server.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 
 import pytest
@@ -21,6 +22,9 @@ import structlog
 os.environ.setdefault("JUHE_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
 # Apps under test serve store terminals on a free port, never on the fixed one of a real install.
 os.environ.setdefault("JUHE_POS_GATEWAY_PORT", "0")
+# One personal-data keyring for the whole run (and the processes it starts): a database sealed in one
+# test's data_dir and read under another's (a copied template) opens, as it does in one deployment.
+os.environ.setdefault("JUHE_PII_KEYRING_FILE", os.path.join(tempfile.mkdtemp(prefix="juhe-pii-"), "keyring.json"))
 
 from juhe.db.temp_postgres import TempPostgres
 

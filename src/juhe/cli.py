@@ -25,6 +25,7 @@ from juhe.settlement.commands import settle_app
 from juhe.simulation.commands import simulate
 from juhe.orders.commands import trace_order
 from juhe.trace.commands import trace_app
+from juhe.pii.commands import keys_app
 
 app = typer.Typer(help="Juhe (聚合): self-hosted payment and treasury platform.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
@@ -202,6 +203,7 @@ app.add_typer(risk_app, name="risk")
 trace_app.command("order")(trace_order)  # a B2B order's three flows in the log, reconciled
 app.add_typer(trace_app, name="trace")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 app.add_typer(console_app, name="console")
 app.command()(simulate)
 app.add_typer(bnpl_app, name="bnpl")

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     trace_key_file: Path | None = None
     # Where every signed tree head is also sent: a file (appended) or an http(s) URL (POSTed) a third party keeps.
     trace_witness: str | None = None
+    # Master keys and the blind-index key of personal data (juhe.pii.keyring); unset: generated into data_dir/pii/keyring.json.
+    pii_keyring_file: Path | None = None
 
 
 @lru_cache(maxsize=1)

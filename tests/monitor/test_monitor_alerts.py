@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 from juhe.monitor import MonitorError, evaluate_rules, raise_alert
 from juhe.monitor.service import Evaluator
 from juhe.monitor.models import MonitorAlert, MonitorIncident, MonitorIncidentEvent
+from juhe.pii.orm import blind_index_value
+from juhe.transfers.models import TransferItem
 
 LARGE = 6_000_000  # 60,000.00 CNY
 BURST = {"currency": "CNY", "min_amount_minor": 5_000_000, "min_count": 3, "window_minutes": 60}
@@ -99,8 +101,10 @@ def test_burst_to_one_creditor_account_is_named_by_that_account(world):
         world.transfers(world.a, [(LARGE, "6222999988887777"), (100, "small-payee")], minutes_ago=minutes_ago)
     alerts = world.evaluate()
     subjects = sorted(a.subject for a in alerts)
-    # Four large items from the merchant, all four to the same creditor account.
-    assert subjects == ["creditor:6222999988887777", f"merchant:{world.a}"]
+    # Four large items from the merchant, all four to the same creditor account, named by its blind
+    # index: the account is sealed in transfer_items, and an alert must not copy it out in the clear.
+    account = blind_index_value(TransferItem, "creditor_account", "6222999988887777")
+    assert subjects == [f"creditor:{account}", f"merchant:{world.a}"]
 
 
 def test_burst_of_large_payments_from_one_payer(world):

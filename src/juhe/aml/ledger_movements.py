@@ -31,6 +31,7 @@ from juhe.aml.models import AmlScreening
 from juhe.aml.movements import CROSS_BORDER_CHANNEL, MOVEMENTS, check_movements, empty_movements
 from juhe.payments.models import Payment, Refund
 from juhe.payments.outbound import OUTBOUND
+from juhe.pii import values
 from juhe.transfers.models import TransferBatch, TransferItem
 
 MOVEMENTS_PER_MERCHANT_MAX = 1_000_000  # one merchant's period in one frame; run shorter periods beyond
@@ -90,6 +91,12 @@ def _transfers(merchant_id: uuid.UUID) -> Select:
         TransferItem.merchant_id == merchant_id, TransferItem.status != "rejected")
 
 
+def _transfer_creditor(row) -> str:
+    # Sealed at rest and bound to their row: this Core query opens them itself (juhe.pii).
+    account = values.open_text(row.creditor_account, "transfer_items", "creditor_account", row.id)
+    return account or values.open_text(row.creditor_name, "transfer_items", "creditor_name", row.id)
+
+
 def _creditor_of(row) -> str | None:
     meta = row.meta or {}
     return meta.get("creditor_account") or meta.get("payee_wallet_id") or meta.get("creditor_name") or meta.get("payee_name")
@@ -101,7 +108,7 @@ SOURCES = (
     Source("payment_out", _payments_out, lambda: Payment.paid_at, "out", _creditor_of,
            lambda r: CROSS_BORDER_CHANNEL if r.scenario == CROSS_BORDER_CHANNEL else (r.channel or "bank")),
     Source("transfer", _transfers, lambda: TransferBatch.created_at, "out",
-           lambda r: r.creditor_account or r.creditor_name, lambda r: "bank"),
+           _transfer_creditor, lambda r: "bank"),
 )
 
 

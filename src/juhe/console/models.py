@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from juhe.db.models import Base, new_id
 from juhe.db.types import utcnow
+from juhe.pii.orm import SealedColumn, protect
 
 
 class ConsoleUser(Base):
@@ -17,7 +18,7 @@ class ConsoleUser(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     merchant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("merchants.id"), index=True)  # None: platform operator
     login: Mapped[str] = mapped_column(String(120), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(SealedColumn())  # a person's name
     role: Mapped[str] = mapped_column(String(20))  # finance, it, business, risk, admin, operator
     password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, with its parameters
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # in a row; a success resets it
@@ -35,3 +36,6 @@ class ConsoleSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+protect(ConsoleUser, "name")

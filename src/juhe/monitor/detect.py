@@ -69,13 +69,14 @@ def _events(source: str, params: dict, window: Window, merchant_id: uuid.UUID | 
     else:
         i, b = ITEMS.c, BATCHES.c
         query = (
-            select(i.merchant_id, (i.merchant_id if source == "merchant" else i.creditor_account).label("party"),
+            select(i.merchant_id, (i.merchant_id if source == "merchant" else i.creditor_account_index).label("party"),
                    i.amount_minor, b.created_at.label("at"))
             .select_from(ITEMS.join(BATCHES, b.id == i.batch_id))
             .where(i.status != "rejected", i.currency == params["currency"], i.amount_minor >= params["min_amount_minor"],
                    b.created_at > window.start, b.created_at <= window.end)
         )
-        scoped = (i.merchant_id, i.creditor_account if source == "creditor" else None)
+        # A creditor is its account's blind index (juhe.pii): the account itself is sealed, the index groups it.
+        scoped = (i.merchant_id, i.creditor_account_index if source == "creditor" else None)
     if merchant_id is not None:
         query = query.where(scoped[0] == merchant_id)
     if party is not None and scoped[1] is not None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from juhe.db.models import Base, new_id
 from juhe.db.types import utcnow
+from juhe.pii.orm import SealedColumn, protect, sealed_bytes_column
 from juhe.payments import models as _payments  # noqa: F401 -- the tables referenced below
 
 
@@ -35,8 +36,8 @@ class SettlementProfile(Base):
     split_by: Mapped[str] = mapped_column(String(10))  # merchant, store, line
     timezone: Mapped[str] = mapped_column(String(64))
     cutoff: Mapped[str] = mapped_column(String(5))  # HH:MM local; 00:00 = the calendar day
-    payout_name: Mapped[str] = mapped_column(String(140))
-    payout_account: Mapped[str] = mapped_column(String(64))  # IBAN or domestic account number
+    payout_name: Mapped[str] = mapped_column(SealedColumn())
+    payout_account: Mapped[str] = mapped_column(SealedColumn())  # IBAN or domestic account number
     payout_bank: Mapped[str] = mapped_column(String(16))  # BIC or CNAPS bank code
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -84,8 +85,8 @@ class SettlementBatch(Base):
     note: Mapped[str | None] = mapped_column(Text)  # what was carried forward and why
     end_to_end_id: Mapped[str | None] = mapped_column(String(35), unique=True)
     payout_file_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payout_files.id"), index=True)
-    creditor_name: Mapped[str] = mapped_column(String(140))
-    creditor_account: Mapped[str] = mapped_column(String(64))
+    creditor_name: Mapped[str] = mapped_column(SealedColumn())
+    creditor_account: Mapped[str] = mapped_column(SealedColumn())
     creditor_bank: Mapped[str] = mapped_column(String(16))
     reason_code: Mapped[str | None] = mapped_column(String(8))
     reason_text: Mapped[str | None] = mapped_column(Text)
@@ -157,7 +158,7 @@ class PayoutFile(Base):
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int] = mapped_column(BigInteger)
     transfer_count: Mapped[int] = mapped_column(Integer)
-    document: Mapped[bytes] = mapped_column(LargeBinary)
+    document: Mapped[bytes] = sealed_bytes_column()  # names and accounts of every payee
     reason: Mapped[str | None] = mapped_column(Text)
     next_poll_at: Mapped[datetime | None] = mapped_column()
     poll_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -185,3 +186,8 @@ class ReserveProofRow(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+protect(SettlementProfile, "payout_name", "payout_account")
+protect(SettlementBatch, "creditor_name", "creditor_account")
+protect(PayoutFile, "document")

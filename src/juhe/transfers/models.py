@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from juhe.db.models import Base, new_id
 from juhe.db.types import utcnow
+from juhe.pii.orm import SealedColumn, protect, sealed_bytes_column
 
 
 class TransferBatch(Base):
@@ -26,7 +27,7 @@ class TransferBatch(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     item_count: Mapped[int] = mapped_column(Integer)
     category_purpose: Mapped[str | None] = mapped_column(String(4))
-    document: Mapped[bytes] = mapped_column(LargeBinary)  # the pain.001 exactly as sent
+    document: Mapped[bytes] = sealed_bytes_column()  # the pain.001 exactly as sent (it names every creditor)
     reason: Mapped[str | None] = mapped_column(Text)
     next_poll_at: Mapped[datetime | None] = mapped_column()
     poll_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -44,8 +45,9 @@ class TransferItem(Base):
     end_to_end_id: Mapped[str] = mapped_column(String(35))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    creditor_name: Mapped[str] = mapped_column(String(140))
-    creditor_account: Mapped[str] = mapped_column(String(64))
+    creditor_name: Mapped[str] = mapped_column(SealedColumn())
+    creditor_account: Mapped[str] = mapped_column(SealedColumn())
+    creditor_account_index: Mapped[str | None] = mapped_column(String(32), index=True)  # blind index: finds and groups an account
     creditor_bank: Mapped[str | None] = mapped_column(String(16))
     remittance_info: Mapped[str] = mapped_column(String(140), default="")
     execution_date: Mapped[date] = mapped_column(Date)
@@ -54,3 +56,7 @@ class TransferItem(Base):
     reason_text: Mapped[str | None] = mapped_column(Text)
     bank_ref: Mapped[str | None] = mapped_column(String(64))
     hold_id: Mapped[uuid.UUID] = mapped_column()
+
+
+protect(TransferBatch, "document")
+protect(TransferItem, "creditor_name", "creditor_account", index={"creditor_account": ("creditor_account_index", "account")})

@@ -111,7 +111,7 @@ def _hold_all(conn, batch: TransferBatch, items: list[lines.TransferItem]):
     return post_many(conn, [
         Post(f"transfer:{batch.id}:{item.end_to_end_id}:hold",
              (Entry(payable, item.amount.amount_minor), Entry(reserve, -item.amount.amount_minor)),
-             batch.merchant_id, f"transfer to {item.creditor_name}", {"batch_id": str(batch.id), "line": item.line},
+             batch.merchant_id, f"transfer {batch.batch_no} line {item.line}", {"batch_id": str(batch.id), "line": item.line},
              pending=True, expires_at=expires_at)
         for item in items
     ])

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from juhe.db.models import Base, new_id
 from juhe.db.types import utcnow
+from juhe.pii.orm import SealedColumn, protect
 
 
 class VerificationChallenge(Base):
@@ -21,7 +22,7 @@ class VerificationChallenge(Base):
     methods: Mapped[list] = mapped_column()  # ["otp"] or ["otp", "face"]
     otp_channel: Mapped[str] = mapped_column(String(8))  # totp (the payer's app) or sms
     sms_secret: Mapped[str | None] = mapped_column(String(32))  # base32; the SMS code is TOTP of it, 5-minute steps
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(SealedColumn())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(10))  # pending, passed, locked
     request: Mapped[dict] = mapped_column()  # how to send the payment on once verified
@@ -49,3 +50,6 @@ class PayerLimitRow(Base):
     limit_minor: Mapped[int] = mapped_column(BigInteger)
     good_streak: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+protect(VerificationChallenge, "phone")
