@@ -6,10 +6,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from juhe.console import aml, auth, developers, invoices, overview, payments, recon, risk, settlement
+from juhe.console import aml, auth, developers, installments, invoices, overview, payments, qr_codes, recon, risk, settlement
 from juhe.console.web import HERE, Forbidden, NotLoggedIn, render
 
-PAGES = (auth, overview, payments, recon, risk, settlement, invoices, aml, developers)
+PAGES = (auth, overview, payments, recon, risk, settlement, qr_codes, installments, invoices, aml, developers)
 
 
 def install(app: FastAPI) -> None:

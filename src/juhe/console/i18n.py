@@ -63,6 +63,12 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (English, 中文)
     "would_block": ("Would block", "将拦截"),
     "activate_hint": ("Activation applies to every merchant: the platform operator runs juhe risk activate-rules.",
                       "规则生效影响所有商户：由平台运营方执行 juhe risk activate-rules。"),
+    "qr_codes": ("QR codes", "聚合码"), "store": ("Store", "门店"), "new_qr_code": ("New static code", "新建静态码"),
+    "checkout": ("Checkout", "收银台"), "open_amount": ("amount entered by the payer", "付款人输入金额"), "issue": ("Issue", "生成"),
+    "installments": ("Installments", "分期"), "preview_amount": ("Amount to preview", "试算金额"), "periods": ("Periods", "期数"),
+    "fee_rate_per_period": ("Fee rate per period", "每期费率"), "per_period": ("Per period", "每期应还"),
+    "payer_fee": ("Payer's fee", "用户手续费"), "merchant_fee": ("Merchant's fee", "商户贴息"), "payer_total": ("Payer repays", "用户总还款"),
+    "fee_borne_by_payer": ("fee paid by the payer", "用户承担手续费"), "fee_borne_by_merchant": ("interest-free, the merchant pays the fee", "免息（商户贴息）"),
     "next": ("Next page", "下一页"), "role": ("Role", "角色"), "merchant": ("Merchant", "商户"),
 }
 

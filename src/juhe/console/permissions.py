@@ -20,6 +20,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "invoices.view":     frozenset({"admin", "finance", "business", "risk", "operator"}),
     "invoices.issue":    frozenset({"admin", "finance", "business"}),
     "aml.view":          frozenset({"admin", "risk", "operator"}),
+    "qr.view":           frozenset({"admin", "business", "finance"}),
+    "qr.manage":         frozenset({"admin", "business"}),
+    "installments.view": frozenset({"admin", "business", "finance"}),
     "developers.view":   frozenset({"admin", "it"}),
     "developers.manage": frozenset({"admin", "it"}),
 }

@@ -103,6 +103,8 @@ NAV = (
     ("recon", "/console/recon", "recon.view"),
     ("settlement", "/console/settlement", "settlement.view"),
     ("risk", "/console/risk", "risk.view"),
+    ("qr_codes", "/console/qr-codes", "qr.view"),
+    ("installments", "/console/installments", "installments.view"),
     ("invoices", "/console/invoices", "invoices.view"),
     ("aml", "/console/aml", "aml.view"),
     ("developers", "/console/developers", "developers.view"),
