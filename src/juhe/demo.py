@@ -14,6 +14,7 @@ from sqlalchemy import select
 from juhe import merchants
 from juhe.db.engine import Database
 from juhe.db.models import Merchant, Store
+from juhe.einvoice.service import save_settings
 from juhe.ledger import ensure_account, payable_code, post, transfer
 from juhe.ledger.accounts import BANK_RESERVE
 from juhe.payments.models import MerchantChannel
@@ -39,6 +40,9 @@ def seed_demo(db: Database, keys_file: Path) -> dict:
                            lines=[("grocery", "Grocery"), ("electronics", "Electronics")])
         shop = _merchant(session, "Silk Road Online 丝路商城", "ecommerce", stores=[], lines=[("cross-border", "Cross-border")])
         retail["terminals"] = _terminals(session, retail, keys_file.parent / "pos-terminals")
+        # The retailer invoices on request: a payer asks on the receipt page (auto_issue would do it for every sale).
+        save_settings(session, uuid.UUID(retail["id"]), seller_name="莲花超市有限公司", seller_tax_id="91350100M000100Y43",
+                      item_name="*日用杂品*日用百货", tax_category_code="1060512990000000000", tax_rate_bps=1300, auto_issue=False)
         _opening_reserve(conn)
         demo = {"merchants": [retail, shop], "platform_token": secrets.token_urlsafe(32)}
     keys_file.parent.mkdir(parents=True, exist_ok=True)

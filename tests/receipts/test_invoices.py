@@ -26,8 +26,8 @@ BUYER = {"buyer_name": "华为技术有限公司", "buyer_tax_id": "914403001922
 ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "receipts"
 
 
-def issue(env, payment_id, body=BUYER, role="business"):
-    return env.client.post(f"/v1/payments/{payment_id}/invoice", json=body, headers=env.key(role))
+def issue(env, payment_id, body=BUYER, role="business", merchant=0):
+    return env.client.post(f"/v1/payments/{payment_id}/invoice", json=body, headers=env.key(role, merchant))
 
 
 def counts(env) -> tuple[int, int]:
@@ -96,13 +96,14 @@ def test_bad_requests_answer_problems_and_change_nothing(env, tax):
 
 
 def test_invoicing_needs_the_merchants_settings_and_a_valid_seller(env):
-    env.problem(issue(env, env.paid(100)), 409, "invoicing_not_configured")
+    # The demo's retailer invoices; the web shop (merchant 1) has not set it up.
+    env.problem(issue(env, env.paid(100, merchant=1), merchant=1), 409, "invoicing_not_configured")
     bad = {"seller_name": "X", "seller_tax_id": "91350100M000100Y44", "item_name": "*服务*服务费",
            "tax_category_code": "3040000000000000000", "tax_rate_bps": 600}
-    env.problem(env.client.put("/v1/invoice-settings", json=bad, headers=env.key("finance")), 422, "invalid_credit_code")
+    env.problem(env.client.put("/v1/invoice-settings", json=bad, headers=env.key("finance", 1)), 422, "invalid_credit_code")
     env.problem(env.client.put("/v1/invoice-settings", json={**bad, "seller_tax_id": "91350100M000100Y43", "tax_rate_bps": 1700},
-                               headers=env.key("finance")), 422, "invalid_tax_line")
-    env.problem(env.client.get("/v1/invoice-settings", headers=env.key("finance")), 404, "invoicing_not_configured")
+                               headers=env.key("finance", 1)), 422, "invalid_tax_line")
+    env.problem(env.client.get("/v1/invoice-settings", headers=env.key("finance", 1)), 404, "invoicing_not_configured")
 
 
 def test_red_letter_invoices_take_back_at_most_the_original(env, tax):
