@@ -128,3 +128,15 @@ def test_an_unknown_or_malformed_token_is_not_found(env):
         assert env.client.get(f"/receipts/{token}").status_code == 404
     env.problem(env.client.get(f"/receipts/{'x' * 43}/receipt.pdf"), 404, "receipt_not_found")
     env.problem(env.client.get(f"/receipts/{'x' * 43}/proof.json"), 404, "receipt_not_found")
+
+
+def test_issuing_goes_on_past_one_batch_and_the_look_back(env, monkeypatch):
+    monkeypatch.setattr(service, "ISSUE_BATCH", 2)
+    monkeypatch.setattr(service, "LOOKBACK_EVENTS", 3)
+    monkeypatch.setattr(service, "BATCHES_PER_ROUND", 2)
+    paid = [env.paid(100 + n) for n in range(7)]
+    assert service.issue_due(env.db) == 4  # two batches of two this round
+    assert service.issue_due(env.db) == 3
+    assert service.issue_due(env.db) == 0
+    with env.db.reader() as session:
+        assert {r.object_id for r in service.of_merchant(session, env.merchant_id())} == set(paid)

@@ -24,6 +24,7 @@ from juhe.trace.models import TraceCursor, TraceEntry
 from juhe.trace.publisher import publish_head
 
 ISSUE_BATCH = 1_000  # receipts per transaction
+BATCHES_PER_ROUND = 10  # a worker round catches up with up to 10,000 successes, then yields
 LOOKBACK_EVENTS = 5_000  # payment events that may commit behind the newest one read (as trace ingest)
 CURSOR = "receipts.payment_events"
 SUCCEEDED = "succeeded"
@@ -38,22 +39,48 @@ class Issued:
 
 
 def issue_due(db) -> int:
-    """Receipts for the payments and refunds that succeeded since the last round; returns how
-    many were issued."""
+    """Receipts for the payments and refunds that succeeded since the last round (up to
+    BATCHES_PER_ROUND batches of each); returns how many were issued."""
     issued = 0
+    for _ in range(BATCHES_PER_ROUND):
+        done = _payments_batch(db)
+        issued += done
+        if done < ISSUE_BATCH:
+            break
+    for _ in range(BATCHES_PER_ROUND):
+        with db.session() as session, session.begin():
+            refunds = session.scalars(select(Refund.id).where(Refund.status == SUCCEEDED, ~exists().where(
+                Receipt.kind == "refund", Receipt.object_id == Refund.id)).limit(ISSUE_BATCH)).all()
+            done = _issue(session, "refund", list(refunds))
+        issued += done
+        if done < ISSUE_BATCH:
+            break
+    return issued
+
+
+def _payments_batch(db) -> int:
+    """Successes from the cursor minus the look-back on: the look-back's are known already
+    (unless one committed late), so the read reaches ISSUE_BATCH past the cursor."""
     with db.session() as session, session.begin():
         start = session.get(TraceCursor, CURSOR, with_for_update=True)
         floor = max(0, int(start.position) - LOOKBACK_EVENTS) if start else 0
         events = session.execute(select(PaymentEvent.id, PaymentEvent.payment_id).where(
-            PaymentEvent.id > floor, PaymentEvent.to_status == SUCCEEDED).order_by(PaymentEvent.id).limit(ISSUE_BATCH)).all()
-        issued += _issue(session, "payment", [payment_id for _, payment_id in events])
-        if events:
-            _advance(session, start, str(events[-1].id))
-    with db.session() as session, session.begin():
-        refunds = session.scalars(select(Refund.id).where(Refund.status == SUCCEEDED, ~exists().where(
-            Receipt.kind == "refund", Receipt.object_id == Refund.id)).limit(ISSUE_BATCH)).all()
-        issued += _issue(session, "refund", list(refunds))
-    return issued
+            PaymentEvent.id > floor, PaymentEvent.to_status == SUCCEEDED).order_by(PaymentEvent.id)
+            .limit(LOOKBACK_EVENTS + ISSUE_BATCH)).all()
+        known = _known(session, "payment", [payment_id for _, payment_id in events])
+        fresh = [(event_id, payment_id) for event_id, payment_id in events if payment_id not in known][:ISSUE_BATCH]
+        issued = _issue(session, "payment", [payment_id for _, payment_id in fresh])
+        if events:  # past every event read, unless the batch stopped short of them
+            _advance(session, start, str(fresh[-1][0] if len(fresh) == ISSUE_BATCH else events[-1].id))
+        return issued
+
+
+def _known(session: Session, kind: str, object_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    known: set[uuid.UUID] = set()
+    for at in range(0, len(object_ids), log.QUERY_CHUNK):
+        known.update(session.scalars(select(Receipt.object_id).where(
+            Receipt.kind == kind, Receipt.object_id.in_(object_ids[at:at + log.QUERY_CHUNK]))))
+    return known
 
 
 def _advance(session: Session, cursor: TraceCursor | None, position: str) -> None:
@@ -64,7 +91,7 @@ def _advance(session: Session, cursor: TraceCursor | None, position: str) -> Non
 
 
 def _issue(session: Session, kind: str, object_ids: list[uuid.UUID]) -> int:
-    known = set(session.scalars(select(Receipt.object_id).where(Receipt.kind == kind, Receipt.object_id.in_(object_ids))))
+    known = _known(session, kind, object_ids)
     fresh = list(dict.fromkeys(i for i in object_ids if i not in known))
     if not fresh:
         return 0
