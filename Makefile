@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(VENV)/bin/pytest || test $$? -eq 5
 
+# A month of business first (once per database), then the API, worker, sandboxes and console with live sales
 demo: $(STAMP)
-	$(VENV)/bin/juhe demo
+	$(VENV)/bin/juhe simulate --days 30 --once
+	$(VENV)/bin/juhe demo --stream
 
 bench: $(STAMP)
 	$(VENV)/bin/juhe bench ledger

@@ -134,6 +134,8 @@ def demo(
     port: int = typer.Option(None, help="Defaults to JUHE_API_PORT (8000)."),
     day: bool = typer.Option(True, "--day/--no-day", help="Play a business day once the API is up: QR, card at a "
                              "store terminal, face pay, a B2B supplier batch."),
+    stream: bool = typer.Option(False, "--stream/--no-stream", help="Then keep the retailer's sales coming through the API."),
+    stream_interval_s: float = typer.Option(1.0, "--stream-interval-s", min=0.05, help="Seconds between two live sales."),
 ) -> None:
     """Seed the demo enterprise on the embedded database, serve the API, and play a business day."""
     import uvicorn
@@ -170,21 +172,30 @@ def demo(
         f"  open next_action.qr_content in a browser (the sandbox's payer page) and press Pay,\n"
         f"  or scan {base}/v1/payments/<id>/qr.png; then GET {base}/v1/payments/<id> shows it succeeded.\n"
     )
-    if day:
-        threading.Thread(target=_play_demo_day, args=(settings, base, seeded["merchants"][0]), daemon=True).start()
+    if day or stream:
+        threading.Thread(target=_play_demo_day, args=(settings, base, seeded["merchants"][0], day, stream and stream_interval_s),
+                         daemon=True).start()
     uvicorn.run(create_app(db, with_worker=True), host=settings.api_host, port=port, log_level=settings.log_level)
 
 
-def _play_demo_day(settings, base_url: str, merchant: dict) -> None:
+def _play_demo_day(settings, base_url: str, merchant: dict, day: bool, stream_interval_s: float | None) -> None:
+    from juhe.simulation.stream import for_settings
+
+    try:
+        if day:
+            _print_demo_day(settings, base_url, merchant)
+        if stream_interval_s:
+            for_settings(settings, base_url, merchant, stream_interval_s, console.print).run()
+    except Exception as e:  # the server keeps serving; say what went wrong
+        console.print(f"[red]demo stopped: {type(e).__name__}: {e}[/red]")
+
+
+def _print_demo_day(settings, base_url: str, merchant: dict) -> None:
     from rich.table import Table
 
     from juhe.demo_day import DemoDay
 
-    try:
-        story = DemoDay.for_settings(settings, base_url, merchant).run()
-    except Exception as e:  # the server keeps serving; say what went wrong
-        console.print(f"[red]demo day stopped: {type(e).__name__}: {e}[/red]")
-        return
+    story = DemoDay.for_settings(settings, base_url, merchant).run()
     table = Table(title="Demo business day at Lotus Mart", title_justify="left")
     table.add_column("what")
     table.add_column("outcome")
@@ -205,8 +216,8 @@ app.add_typer(trace_app, name="trace")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(console_app, name="console")
-app.command()(simulate)
 app.add_typer(bnpl_app, name="bnpl")
+app.command()(simulate)
 bench_app.command("risk")(bench_risk)
 bench_app.command("trace")(bench_trace)
 

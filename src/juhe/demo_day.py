@@ -36,6 +36,18 @@ SUPPLIERS = (
 )
 
 
+def wait_until_up(api: httpx.Client) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            if api.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the demo API did not come up")
+
+
 class DemoDay:
     def __init__(self, base_url: str, merchant: dict, sandbox_urls: dict[str, str], pos_gateway_port: int,
                  acquirer_merchant_id: str, platform_token: str):  # fmt: skip
@@ -67,15 +79,7 @@ class DemoDay:
         return self.story
 
     def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            try:
-                if self.api.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("the demo API did not come up")
+        wait_until_up(self.api)
 
     def qr_payment(self) -> None:
         body = {"amount_minor": 1288_00, "currency": "CNY", "scenario": "qr", "subject": "Rice cooker",

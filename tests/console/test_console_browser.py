@@ -217,3 +217,48 @@ def test_finance_resolves_a_recon_case_and_business_cannot_reach_it(browser, sit
     business = _page(browser, site, "business")
     assert "Reconciliation" not in business.inner_text("header nav")
     assert business.goto(f"{site['base']}/console/recon/cases/{case_id}").status == 403
+
+
+def test_it_issues_a_key_and_registers_a_terminal_and_finance_cannot(browser, site):
+    page = _page(browser, site, "it")
+    page.goto(f"{site['base']}/console/developers")
+    page.fill("#issue-key input[name=name]", "Till app")
+    page.select_option("#issue-key select[name=role]", "business")
+    page.click("#issue-key button")
+    secret = page.inner_text("#secret")
+    assert secret.startswith("jk_")
+    with httpx.Client(base_url=site["base"], timeout=30) as api:  # the key works at once, and only as business
+        assert api.get("/v1/payments", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    page.fill("#add-terminal input[name=terminal_id]", "POS00088")
+    page.click("#add-terminal button")
+    assert len(page.inner_text("#secret")) == 32  # the MAC key to load, shown once
+    page.goto(f"{site['base']}/console/developers")
+    assert "POS00088" in page.inner_text("#terminals") and page.locator("#secret").count() == 0
+    _shot(page, "developers-actions")
+    finance = _page(browser, site, "finance")
+    assert finance.goto(f"{site['base']}/console/developers").status == 403
+
+
+def test_risk_decides_an_aml_case_with_its_reason(browser, site):
+    from datetime import timedelta
+
+    from juhe.aml import case_store
+    from juhe.aml.alerts import Alert
+    from juhe.db.types import utcnow
+
+    now = utcnow()
+    alert = Alert(alert_id=uuid.uuid4().hex, scenario="rapid_in_out", account_id="cust-0777", currency="CNY",
+                  window_start=now - timedelta(hours=3), window_end=now, movement_ids=("m7",), score=0.8,
+                  reason="money in and out again within the hour")
+    with site["db"].session() as session, session.begin():
+        case_id = case_store.store_alerts(session, site["merchant_id"], [alert], {"m7": {}}, run_id=None, actor="system:aml",
+                                          at=now).cases_opened[0]
+    page = _page(browser, site, "risk")
+    page.goto(f"{site['base']}/console/aml")
+    form = page.locator(f"form[action='/console/aml/cases/{case_id}/decision']")
+    form.locator("select[name=decision]").select_option("escalated")
+    form.locator("input[name=reason]").fill("pattern of a mule account")
+    form.locator("button").click()
+    page.wait_for_url(f"{site['base']}/console/aml")
+    assert "escalated" in page.inner_text("#aml-cases")
+    _shot(page, "aml-decided")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -21,6 +20,7 @@ from juhe.db.engine import Database
 from juhe.ledger import verify_ledger
 from juhe.payments.models import Payment
 from juhe.recon.models import ReconRun
+from juhe.settlement.models import SettlementBatch
 from juhe.simulation.business import BEIJING, MIX, plan_day
 
 FIRST_DAY = date(2026, 12, 1)  # a Tuesday and a Wednesday: the second settles the first (T+1)
@@ -90,9 +90,18 @@ def test_the_console_shows_the_simulated_business(simulated, monkeypatch):
         assert "sale at sh-01" in finance.get("/console/payments").text or "sale at bj-01" in finance.get("/console/payments").text
         settlement = finance.get("/console/settlement").text
         assert re.search(r"paid|held|submitted", settlement)
+        with db.reader() as session:
+            batch_id = session.scalar(select(SettlementBatch.id).limit(1))
+        statement = finance.get(f"/console/settlement/{batch_id}/statement.csv")
+        assert statement.status_code == 200 and statement.headers["content-type"].startswith("text/csv")
+        assert len(statement.text.strip().splitlines()) >= 3  # a header, the items, the total
         operator = _logged_in(client, "operator@sim")
         recon = operator.get("/console/recon").text
         assert FIRST_DAY.isoformat() in recon and "wechatpay" in recon
+        with db.session() as session, session.begin():
+            add_user(session, "business@sim", "Business", "business", PASSWORD, merchant_id)
+        business = _logged_in(client, "business@sim")
+        assert business.get(f"/console/settlement/{batch_id}/statement.csv").status_code == 403
     db.dispose()
 
 

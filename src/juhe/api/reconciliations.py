@@ -84,16 +84,8 @@ def act_on_case(case_id: uuid.UUID, body: CaseAction, who: Finance, ctx: Ctx) ->
     """Comment, assign, write off the difference, or resolve with an adjusting transaction."""
     with ctx.db.session() as session, session.begin(), _refusals():
         case = cases.find_case(session, case_id, who.scope, lock=True)
-        if body.action == "comment":
-            cases.comment(session, case, who.actor, body.comment)
-        elif body.action == "assign":
-            cases.assign(session, case, who.actor, body.owner or "")
-        elif body.action == "write_off":
-            cases.write_off(session, case, who.actor, body.comment)
-        else:
-            if body.amount_minor is None or not body.account_code:
-                raise cases.CaseError(422, "adjustment_incomplete", "adjust needs amount_minor and account_code")
-            cases.adjust(session, case, who.actor, body.comment, body.amount_minor, body.account_code)
+        cases.act(session, case, who.actor, cases.CaseAction(body.action, body.comment, body.owner or "", body.amount_minor,
+                                                             body.account_code or ""))
         session.flush()
         return cases.case_view(case, cases.case_events(session, case.id))
 

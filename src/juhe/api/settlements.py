@@ -22,13 +22,13 @@ from juhe.recon import models as _recon  # noqa: F401 -- the tables a run reads
 from juhe.settlement import payouts
 from juhe.settlement.calendar import CalendarError
 from juhe.settlement.errors import SettlementError
-from juhe.settlement.models import ReserveProofRow, PayoutFile, SettlementBatch, SettlementItem, SettlementProfile
+from juhe.settlement.models import ReserveProofRow, PayoutFile, SettlementBatch, SettlementProfile
 from juhe.settlement.profiles import ProfileIn, profile_view, set_profile
 from juhe.settlement.releases import release_item, release_view
 from juhe.settlement.reserve import ReserveError, prove_reserve, reserve_proof_view
 from juhe.settlement.service import run_settlement
 from juhe.channels.base import ChannelError
-from juhe.settlement.views import batch_view, statement_csv
+from juhe.settlement.views import batch_statement, batch_view
 
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
 log = structlog.get_logger()
@@ -177,10 +177,8 @@ def get_settlement(settlement_id: uuid.UUID, principal: Finance, ctx: Ctx) -> di
 def get_statement(settlement_id: uuid.UUID, principal: Finance, ctx: Ctx) -> Response:
     batch = _own(ctx, principal, settlement_id)
     with ctx.db.reader() as session:
-        items = session.scalars(select(SettlementItem).where(SettlementItem.batch_id == batch.id)
-                                .order_by(SettlementItem.business_date, SettlementItem.kind, SettlementItem.id)).all()
-    return Response(statement_csv(batch, items), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="settlement-{batch.settlement_date}-{batch.id}.csv"'})
+        text, name = batch_statement(session, batch)
+    return Response(text, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/{settlement_id}/payout-file", response_class=Response)

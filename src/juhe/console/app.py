@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -28,3 +29,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
         return render(request, "forbidden.html", None, 403)
+
+    api_answer = app.exception_handlers.get(RequestValidationError)
+
+    @app.exception_handler(RequestValidationError)
+    async def form_refused(request: Request, exc: RequestValidationError) -> Response:
+        """A console form that does not validate is answered with a page naming each field, not JSON."""
+        if not request.url.path.startswith("/console"):
+            return await api_answer(request, exc)
+        problems = [(".".join(str(p) for p in e.get("loc", ())[1:]) or "form", e.get("msg", "invalid")) for e in exc.errors()]
+        return render(request, "form_error.html", None, 422, problems=problems)

@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
+from juhe.audit import trail
+from juhe.audit.trail import Record
 from juhe.console import i18n, users
 from juhe.console.web import LANG_COOKIE, SESSION_COOKIE, csrf_checked, database, render
 from juhe.db.types import utcnow
@@ -36,14 +38,26 @@ def log_in(request: Request, login: Annotated[str, Form(max_length=120)], passwo
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
         return _refused(request, "the login form expired; please try again", 403)
+    now = utcnow()
     with database(request).session() as session, session.begin():
-        token = users.log_in(session, login, password, utcnow())
+        token = users.log_in(session, login, password, now)
+        trail.append(session, [_login_record(request, session, login, token, now)])
     if isinstance(token, users.ConsoleError):
         return _refused(request, str(token), 423 if token.code == "locked" else 401)
     response = RedirectResponse("/console/", status_code=303)
     _cookie(response, request, SESSION_COOKIE, token, max_age=users.SESSION_HOURS * 3600)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
     return response
+
+
+def _login_record(request: Request, session, login: str, token: str | users.ConsoleError, now) -> Record:
+    """Every log-in attempt in the audit trail, refused ones with their reason (who tried, from where)."""
+    refused = isinstance(token, users.ConsoleError)
+    user = None if refused else users.current_user(session, token, now)
+    return Record(actor=f"console:{login.strip().lower()}", action="console.login", outcome="refused" if refused else "succeeded",
+                  origin=f"console:{request.client.host if request.client else 'unknown'}",
+                  merchant_id=user.merchant_id if user else None, object_type="console_user",
+                  object_id=login.strip().lower(), detail={"code": token.code} if refused else None)
 
 
 def _refused(request: Request, message: str, status: int):

@@ -70,6 +70,14 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (English, 中文)
     "payer_fee": ("Payer's fee", "用户手续费"), "merchant_fee": ("Merchant's fee", "商户贴息"), "payer_total": ("Payer repays", "用户总还款"),
     "fee_borne_by_payer": ("fee paid by the payer", "用户承担手续费"), "fee_borne_by_merchant": ("interest-free, the merchant pays the fee", "免息（商户贴息）"),
     "next": ("Next page", "下一页"), "role": ("Role", "角色"), "merchant": ("Merchant", "商户"),
+    "issue_key": ("Issue key", "签发密钥"), "add_endpoint": ("Add endpoint", "添加回调地址"),
+    "register_terminal": ("Register terminal", "登记终端"), "disable": ("Disable", "停用"),
+    "disable_confirm": ("Disable it? This takes effect at once.", "确认停用？立即生效。"),
+    "shown_once": ("shown this once, copy it now", "仅显示一次，请立即复制"),
+    "api_key_secret": ("New API key", "新 API 密钥"), "webhook_secret": ("Signing secret of the endpoint", "回调签名密钥"),
+    "terminal_mac_key": ("MAC key to load into the terminal", "终端 MAC 密钥"),
+    "statement": ("Statement", "对账单"), "form_error": ("The form was not filled in right", "表单填写有误"), "back": ("Back", "返回"),
+    "decide": ("Decide", "裁定"), "decide_confirm": ("Record this decision? It stays in the case file.", "确认记录该裁定？将永久存档。"),
 }
 
 

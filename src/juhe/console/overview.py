@@ -29,14 +29,35 @@ def overview(request: Request, user: Viewer):
     with database(request).reader() as session:
         conn = session.connection()
         flows = views.channel_totals(figures.flows(conn, figures.window_ending(now, stream.FIGURES_WINDOW_MINUTES), user.merchant_id))
-        balances = views.balance_totals(figures.balances(conn, user.merchant_id))
         fees = figures.fees(conn, figures.window_ending(now, FEE_WINDOW_MINUTES), user.merchant_id)
-        unresolved = [i for status in (incidents.OPEN, incidents.ACKNOWLEDGED)
-                      for i in incidents.list_incidents(conn, user.merchant_id, now=now, status=status, limit=INCIDENTS_SHOWN,
-                                                        cursor=None)[0]]
-    unresolved = [(i, incidents.is_overdue(i.status, i.due_at, now)) for i in sorted(unresolved, key=lambda i: i.due_at)]
+        balances, unresolved = _balances(conn, user), _unresolved(conn, user, now)
     return render(request, "overview.html", user, flows=flows, balances=balances, fees=fees, incidents=unresolved,
                   interval_s=STREAM_INTERVAL_S)
+
+
+@router.get("/balances")
+def balances_fragment(request: Request, user: Viewer):
+    """Clearing, payable and reserve as they are now: reloaded on every `figures` event."""
+    with database(request).reader() as session:
+        return render(request, "_balances.html", user, balances=_balances(session.connection(), user))
+
+
+@router.get("/incidents")
+def incidents_fragment(request: Request, user: Viewer):
+    """Open and acknowledged incidents by deadline, overdue ones marked: reloaded like the balances."""
+    now = utcnow()
+    with database(request).reader() as session:
+        return render(request, "_incidents.html", user, incidents=_unresolved(session.connection(), user, now))
+
+
+def _balances(conn, user: ConsoleUserView):
+    return views.balance_totals(figures.balances(conn, user.merchant_id))
+
+
+def _unresolved(conn, user: ConsoleUserView, now) -> list:
+    found = [i for status in (incidents.OPEN, incidents.ACKNOWLEDGED)
+             for i in incidents.list_incidents(conn, user.merchant_id, now=now, status=status, limit=INCIDENTS_SHOWN, cursor=None)[0]]
+    return [(i, incidents.is_overdue(i.status, i.due_at, now)) for i in sorted(found, key=lambda i: i.due_at)]
 
 
 @router.get("/recent-payments")

@@ -20,6 +20,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "invoices.view":     frozenset({"admin", "finance", "business", "risk", "operator"}),
     "invoices.issue":    frozenset({"admin", "finance", "business"}),
     "aml.view":          frozenset({"admin", "risk", "operator"}),
+    "aml.decide":        frozenset({"admin", "risk", "operator"}),
     "qr.view":           frozenset({"admin", "business", "finance"}),
     "qr.manage":         frozenset({"admin", "business"}),
     "installments.view": frozenset({"admin", "business", "finance"}),

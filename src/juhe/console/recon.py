@@ -61,22 +61,9 @@ def act_on_case(case_id: uuid.UUID, request: Request, user: Resolver,
     try:
         with database(request).session() as session, session.begin():
             case = cases.find_case(session, case_id, user.merchant_id, lock=True)
-            _act(session, case, actor, action, comment, owner, amount, account_code)
+            amount_minor = Money.parse(amount.strip(), case.currency).amount_minor if amount.strip() else None
+            cases.act(session, case, actor, cases.CaseAction(action, comment, owner, amount_minor, account_code))
             trail.append(session, [audit_record(request, user, f"recon.case.{action}", "reconciliation_case", case_id)])
     except (cases.CaseError, MoneyError) as refusal:
         return RedirectResponse(back.include_query_params(error=str(refusal)), status_code=303)
     return RedirectResponse(back, status_code=303)
-
-
-def _act(session, case: ReconCase, actor: str, action: str, comment: str, owner: str, amount: str, account_code: str) -> None:
-    if action == "comment":
-        cases.comment(session, case, actor, comment)
-    elif action == "assign":
-        cases.assign(session, case, actor, owner)
-    elif action == "write_off":
-        cases.write_off(session, case, actor, comment)
-    else:
-        if not amount.strip() or not account_code.strip():
-            raise cases.CaseError(422, "adjustment_incomplete", "an adjustment needs an amount and an account")
-        amount_minor = Money.parse(amount.strip(), case.currency).amount_minor
-        cases.adjust(session, case, actor, comment, amount_minor, account_code.strip())

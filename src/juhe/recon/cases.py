@@ -12,6 +12,7 @@ the channel owes us by our books:
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +37,36 @@ def find_case(session: Session, case_id: uuid.UUID, scope: uuid.UUID | None, *, 
     if case is None or (scope is not None and case.merchant_id != scope):
         raise CaseError(404, "case_not_found", f"no reconciliation case {case_id}")
     return case
+
+
+ACTIONS = ("comment", "assign", "write_off", "adjust")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseAction:
+    """What finance asks of a case, from the API or the console alike."""
+
+    action: str  # one of ACTIONS
+    comment: str = ""
+    owner: str = ""
+    amount_minor: int | None = None  # adjust: positive debits the channel's clearing account
+    account_code: str = ""  # adjust: the other account
+
+
+def act(session: Session, case: ReconCase, actor: str, asked: CaseAction) -> None:
+    """Carry out one action on a locked case (find_case(lock=True)) in the caller's transaction."""
+    if asked.action == "comment":
+        comment(session, case, actor, asked.comment)
+    elif asked.action == "assign":
+        assign(session, case, actor, asked.owner)
+    elif asked.action == "write_off":
+        write_off(session, case, actor, asked.comment)
+    elif asked.action == "adjust":
+        if asked.amount_minor is None or not asked.account_code.strip():
+            raise CaseError(422, "adjustment_incomplete", "an adjustment needs an amount and an account")
+        adjust(session, case, actor, asked.comment, asked.amount_minor, asked.account_code.strip())
+    else:
+        raise CaseError(422, "unknown_action", f"the action is one of {', '.join(ACTIONS)}")
 
 
 def comment(session: Session, case: ReconCase, actor: str, text: str) -> None:

@@ -6,6 +6,9 @@ import csv
 import io
 from typing import Iterable
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from juhe.money import Money
 from juhe.settlement.models import SettlementBatch, SettlementItem
 from juhe.transfers.service import masked_account
@@ -28,6 +31,13 @@ def batch_view(batch: SettlementBatch) -> dict:
         "reason_code": batch.reason_code, "reason_text": batch.reason_text, "bank_ref": batch.bank_ref,
         "created_at": batch.created_at.isoformat() if batch.created_at else None,
     }
+
+
+def batch_statement(session: Session, batch: SettlementBatch) -> tuple[str, str]:
+    """A batch's statement as CSV and the file name it is downloaded as (API and console alike)."""
+    items = session.scalars(select(SettlementItem).where(SettlementItem.batch_id == batch.id)
+                            .order_by(SettlementItem.business_date, SettlementItem.kind, SettlementItem.id)).all()
+    return statement_csv(batch, items), f"settlement-{batch.settlement_date}-{batch.id}.csv"
 
 
 def statement_csv(batch: SettlementBatch, items: Iterable[SettlementItem]) -> str:

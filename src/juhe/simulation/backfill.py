@@ -40,7 +40,7 @@ from juhe.payments.refunds import create_refund
 from juhe.payments.service import NewPayment, PaymentError, create_payment
 from juhe.simulation import daily
 from juhe.transfers.service import TransferError, create_batch
-from juhe.simulation.business import BEIJING, Day, Sale, plan_day
+from juhe.simulation.business import BEIJING, SCENARIOS, Day, Sale, plan_day, supplier_csv
 from juhe.simulation.units import Units, load_units
 
 log = structlog.get_logger()
@@ -48,8 +48,7 @@ CONCURRENCY = 16  # sales in flight at once: enough to keep the database's write
 FACES_ENROLLED = 24  # regular customers enrolled for face pay
 FACE_NOISE = 0.2  # the enrolled face, captured again at the device
 SPOOF_LIVENESS = 0.2  # a photo held up to the device: refused by the liveness check
-SCENARIOS = {"store_qr": Scenario.QR, "card": Scenario.POS, "face": Scenario.FACE, "web": Scenario.WAP,
-             "app": Scenario.APP, "fraud": Scenario.WAP}
+PAYER_ACTS = ("store_qr", "web", "app", "fraud")  # the payer scans or confirms in the wallet after the create
 HTTP_SANDBOXES = ("alipay", "wechatpay", "unionpay", "facepay", "bank", "crossborder")
 
 
@@ -164,7 +163,7 @@ class Backfill:
         except PaymentError as refusal:
             tally.refuse(refusal.code)
             return
-        if payment.status == "processing" and sale.kind in ("store_qr", "web", "app", "fraud") and sale.outcome != "abandon":
+        if payment.status == "processing" and sale.kind in PAYER_ACTS and sale.outcome != "abandon":
             payment = await self._payer_acts(payment, sale)
         tally.count(payment.status)
         if payment.status == "succeeded" and sale.refund_minor:
@@ -181,7 +180,7 @@ class Backfill:
             payer = await self._face_token(sale)
         elif sale.kind in ("web", "app", "fraud"):
             payer.setdefault("device_id", f"dev-{sale.customer}")
-        return NewPayment(Money(sale.amount_minor, "CNY"), SCENARIOS[sale.kind], _subject(sale), customer_id=sale.customer,
+        return NewPayment(Money(sale.amount_minor, "CNY"), Scenario(SCENARIOS[sale.kind]), sale.subject, customer_id=sale.customer,
                           store_id=store_id, business_line_id=line_id, preferred_channel=sale.channel, payer=payer)
 
     async def _payer_acts(self, payment, sale: Sale):
@@ -202,9 +201,7 @@ class Backfill:
 
     async def _supplier_batch(self, sale: Sale, tally: Tally) -> None:
         """The afternoon's supplier invoices as one batch to the bank, as finance uploads it."""
-        rows = [f"{line['invoice']},{Money(line['amount_minor'], 'CNY').decimal_text()},CNY,{line['creditor_name']},"
-                f"{line['creditor_account']},{line['creditor_bank']},{line['invoice']} goods" for line in sale.extra["lines"]]
-        raw = "end_to_end_id,amount,currency,creditor_name,creditor_account,creditor_bank,remittance_info\n" + "\n".join(rows) + "\n"
+        raw = supplier_csv(sale)
         try:
             await create_batch(self.ctx, self.units.merchant_id, sale.key, hashlib.sha256(raw.encode()).hexdigest(), raw, "SUPP")
             tally.transfer_batches += 1
@@ -253,9 +250,4 @@ def _reread(db: Database, payment_id: uuid.UUID):
 
     with db.reader() as session:
         return session.get(Payment, payment_id)
-
-
-def _subject(sale: Sale) -> str:
-    where = sale.store or sale.line or "suppliers"
-    return {"b2b": f"Supplier invoice {sale.key}", "fraud": "Electronics order"}.get(sale.kind, f"{sale.kind} sale at {where}")
 

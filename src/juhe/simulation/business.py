@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from juhe.money import Money
+
 BEIJING = ZoneInfo("Asia/Shanghai")
 OPENING, CLOSING = time(8, 0), time(22, 0)  # shop hours
 DAY_END = time(23, 55)  # the daily cycle: every sale of the day is in, midnight not yet come
@@ -32,6 +34,7 @@ MIX = {
     "app": (0.14, 150_00, 0.9),
     "fraud": (0.01, 2_600_00, 0.5),  # stolen-card bursts and odd-hour cash-outs: for the risk engine
 }
+SCENARIOS = {"store_qr": "qr", "card": "pos", "face": "face", "web": "wap", "app": "app", "fraud": "wap"}  # as the API names them
 QR_CHANNELS = (("alipay", 0.5), ("wechatpay", 0.4), ("unionpay", 0.1))
 REFUND_SHARE = 0.03  # of the day's sales, refunded in part or whole later that day
 DECLINE_SHARE = 0.02  # the payer's wallet or bank says no
@@ -65,6 +68,11 @@ class Sale:
     @property
     def key(self) -> str:
         return f"sim-{self.at:%Y%m%d}-{self.number:05d}"
+
+    @property
+    def subject(self) -> str:
+        where = self.store or self.line or "web shop"
+        return {"b2b": f"Supplier invoices {self.key}", "fraud": "Electronics order"}.get(self.kind, f"{self.kind} sale at {where}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,13 @@ def _supplier_batch(day: date, rng: random.Random, number: int, scale: float) ->
     lines = [supplier | {"amount_minor": amount, "invoice": f"INV-{day:%m%d}-{i + 1}"}
              for i, (supplier, amount) in enumerate(zip(SUPPLIERS, amounts))]
     return Sale(at, "b2b", sum(amounts), number, "bank", extra={"lines": lines})
+
+
+def supplier_csv(sale: Sale) -> str:
+    """A supplier batch as finance uploads it (POST /v1/transfers/batches)."""
+    rows = [f"{line['invoice']},{Money(line['amount_minor'], 'CNY').decimal_text()},CNY,{line['creditor_name']},"
+            f"{line['creditor_account']},{line['creditor_bank']},{line['invoice']} goods" for line in sale.extra["lines"]]
+    return "end_to_end_id,amount,currency,creditor_name,creditor_account,creditor_bank,remittance_info\n" + "\n".join(rows) + "\n"
 
 
 def _fault(day: date, rng: random.Random) -> Fault:

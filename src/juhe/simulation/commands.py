@@ -27,6 +27,7 @@ def simulate(
                                          help="A weekday's sales (weekends a quarter more)."),
     first: str = typer.Option(None, "--first-day", help="The first day (YYYY-MM-DD); defaults to --days before today."),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="The same seed plays the same month."),
+    once: bool = typer.Option(False, "--once", help="Do nothing when the database already holds payments (make demo)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object of the figures."),
 ) -> None:
     """Back-fill a month of Lotus Mart's business through the payments core: store QR, card and face
@@ -42,6 +43,10 @@ def simulate(
         fail(f"the last day to back-fill would be {first_day + timedelta(days=days - 1)}: only days before today can be played")
     settings = get_settings()
     db = Database(settings.database_url)
+    if once and _has_payments(db):
+        Console(stderr=True).print("the database already holds payments: nothing back-filled (--once)")
+        db.dispose()
+        return
     # Seeded on the first day, when its reserve account opened: the reserve proof of each day
     # counts what the ledger held by then (a database seeded today cannot prove last month).
     with time_machine.travel(datetime.combine(first_day, dtime(7, 0), BEIJING), tick=True):
@@ -59,6 +64,15 @@ def simulate(
         db.dispose()
     if not printed_json(figures, as_json):
         _print(figures)
+
+
+def _has_payments(db) -> bool:
+    from sqlalchemy import select
+
+    from juhe.payments.models import Payment
+
+    with db.reader() as session:
+        return session.scalar(select(Payment.id).limit(1)) is not None
 
 
 def _first_day(text: str | None, default: date) -> date:
