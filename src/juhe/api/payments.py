@@ -28,6 +28,7 @@ from juhe.payments.models import Payment, PaymentEvent, Refund
 from juhe.payments.notifications import handle_notification
 from juhe.payments.refunds import create_refund
 from juhe.payments.views import payment_view, refund_view
+from juhe.pii.card_data import card_data_in
 from juhe.verification.service import VerificationError
 from juhe.verification.service import enrol_authenticator as enrol_authenticator_secret
 
@@ -74,6 +75,10 @@ class RefundIn(BaseModel):
 @router.post("/payments", status_code=201)
 async def create_payment(body: PaymentIn, request: Request, response: Response, principal: Seller, ctx: Ctx) -> dict:
     key = idempotency_key(request)
+    named = {"subject": body.subject, "customer_id": body.customer_id or ""}
+    refused = card_data_in(named, "payment") + card_data_in(body.payer, "payer") + card_data_in(body.metadata, "metadata")
+    if refused:  # before the payment, its idempotency record or its screening could store them
+        raise ApiError(422, "card_data_refused", f"full card numbers and security codes are never accepted here: {', '.join(refused)}")
     new = service.NewPayment(
         amount=Money(body.amount_minor, body.currency), scenario=body.scenario, subject=body.subject,
         customer_id=body.customer_id, store_id=body.store_id, business_line_id=body.business_line_id,
