@@ -128,9 +128,15 @@ def test_huabei_interest_free_pays_the_merchant_less_both_fees_and_the_day_recon
         sale = session.scalars(select(InstallmentSale)).one()
         assert (str(sale.payment_id), sale.status, sale.merchant_fee_minor, sale.payer_fee_minor) == (payment["id"], "booked", borne, 0)
     assert ledger_ok(stack)
+    refund = stack.api.post(f"/v1/payments/{payment['id']}/refunds", json={"amount_minor": 30_000},
+                            headers={**stack.key("business"), "Idempotency-Key": "inst-refund"})
+    assert refund.json()["status"] == "succeeded", refund.text  # Huabei gives back a quarter of both fees
+    assert payable_minor(stack) == 120_000 - merchant_fee - (30_000 - merchant_fee // 4)
     run = stack.api.post("/v1/reconciliations", json={"channel": "alipay", "date": _today()}, headers=platform)
     assert run.status_code == 201, run.text
-    assert set(run.json()["summary"]["categories"]) == {"matched"}  # the bill's fee includes the installment fee
+    summary = run.json()["summary"]
+    assert set(summary["categories"]) == {"matched"}  # the bill's fee (and fee back) include the installment fee
+    assert summary["categories"]["matched"]["CNY"]["rows"] == 2
 
 
 def test_huabei_with_the_payer_bearing_the_fee_pays_the_merchant_as_any_sale(stack):
@@ -144,7 +150,7 @@ def test_huabei_with_the_payer_bearing_the_fee_pays_the_merchant_as_any_sale(sta
     assert ledger_ok(stack)
 
 
-def test_card_installments_through_the_acquirer_book_the_subsidised_fee(stack):
+def test_card_installments_through_the_acquirer_book_the_subsidised_fee(stack, fund):
     plan = new_plan(stack, channel="pos", options=[{"periods": 24, "fee_rate_per_period": "0.006"}]).json()
     till = STORE_TERMINALS[0]
     card_key = load_key(stack.sandbox("pos").sandbox.card_key_file, CARD_KEY_BYTES)
@@ -160,6 +166,12 @@ def test_card_installments_through_the_acquirer_book_the_subsidised_fee(stack):
     assert payable_minor(stack) == 50_000 - 375 - borne
     row = stack.sandbox("pos").sandbox._payment_row(order)
     assert int(row["fee_fen"]) == fees(stack, done["id"])[1]  # what the acquirer's settlement file keeps
+    fund(10_000)
+    refund = stack.api.post(f"/v1/payments/{done['id']}/refunds", json={},
+                            headers={**stack.key("business"), "Idempotency-Key": "card-inst-refund"})
+    assert refund.json()["status"] == "succeeded", refund.text
+    # The acquirer keeps its fees on a refund, the installment fee too: the merchant keeps bearing it.
+    assert payable_minor(stack) == 10_000 - borne
     assert ledger_ok(stack)
 
 

@@ -6,8 +6,9 @@ It is booked in the collection itself — the channel's fee and the merchant's f
     Dr clearing:{channel}     A − cf − F     Cr payable:{merchant…}   A − mf − F
     Dr expense:channel_fees   cf + F         Cr revenue:fees          mf + F
 so the merchant is paid the amount less both fees, the clearing account matches the channel's
-statement (whose fee column includes F), and refunds give the fees back in proportion as for any
-payment. A fee the payer bears is theirs to the lender and never touches the merchant's books."""
+statement (whose fee column includes F), and refunds give the fees back in proportion as the channel
+does: Huabei returns its share of F, a card acquirer keeps it (and the merchant keeps bearing it).
+A fee the payer bears is theirs to the lender and never touches the merchant's books."""
 
 from __future__ import annotations
 
@@ -87,6 +88,10 @@ class InstallmentSalePurpose:
     def collection_fees(self, session: Session, payment: Payment, fees: FeeSplit) -> FeeSplit:
         borne = sale_of(session, payment).merchant_fee_minor
         return FeeSplit(fees.merchant_fee_minor + borne, fees.channel_fee_minor + borne)
+
+    def fee_kept_on_refund(self, session: Session, payment: Payment) -> int:
+        """A card acquirer keeps its fees on a refund, the installment fee too: the merchant keeps bearing it."""
+        return sale_of(session, payment).merchant_fee_minor
 
     def succeeded(self, session: Session, payment: Payment) -> None:
         sale = sale_of(session, payment)

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from juhe.channels.base import ChannelError, PaymentStatus, RefundStatus
 from juhe.db.types import utcnow
@@ -202,5 +202,11 @@ def refund_status(session: Session, status: RefundStatus, source: str) -> str:
 
 
 def refund_fee_split(payment: Payment, refund_minor: int) -> FeeSplit:
-    return refund_fees(payment.amount_minor, FeeSplit(payment.fee_minor, payment.channel_fee_minor),
-                       payment.refunded_minor, refund_minor, channel_fee_kept=payment.channel in CHANNEL_FEE_KEPT_ON_REFUND)
+    kept = payment.channel in CHANNEL_FEE_KEPT_ON_REFUND
+    merchant_fee = payment.fee_minor
+    served = purpose(payment.purpose) if payment.purpose is not None else None
+    if kept and served is not None and hasattr(served, "fee_kept_on_refund"):
+        # A fee the merchant bore and the channel keeps on a refund (a subsidised card installment) stays borne.
+        merchant_fee -= served.fee_kept_on_refund(object_session(payment), payment)
+    return refund_fees(payment.amount_minor, FeeSplit(merchant_fee, payment.channel_fee_minor),
+                       payment.refunded_minor, refund_minor, channel_fee_kept=kept)
