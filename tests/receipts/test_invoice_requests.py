@@ -68,3 +68,21 @@ def test_the_worker_invoices_every_payment_and_a_refund_by_a_red_letter_invoice(
     red, _ = env.client.get("/v1/invoices", headers=env.key("finance")).json()["data"]
     assert (red["kind"], red["original_id"], red["refund_id"], red["total_minor"]) == ("red", blue["id"], str(refund), -5000)
     assert worker.run_if_due() == 0
+
+
+def test_the_worker_looks_past_receipts_that_ask_for_no_invoice(env, tax, monkeypatch):
+    from juhe.einvoice import auto
+
+    _, _, platform = tax
+    monkeypatch.setattr(auto, "SCAN_MAX", 3)
+    monkeypatch.setattr(auto, "AUTO_BATCH", 2)
+    settings = env.client.get("/v1/invoice-settings", headers=env.key("finance")).json()
+    env.client.put("/v1/invoice-settings", json={**settings, "auto_issue": True}, headers=env.key("finance"))
+    for n in range(4):
+        env.paid(100 + n, merchant=1)  # the web shop does not invoice
+    invoiced = [env.paid(1000 + n) for n in range(3)]
+    receipts.issue_due(env.db)
+    issued = [auto.issue_due(env.db, lambda: platform) for _ in range(5)]
+    assert issued == [0, 2, 1, 0, 0]  # 3 receipts looked at a round, at most 2 invoices issued
+    data = env.client.get("/v1/invoices", headers=env.key("finance")).json()["data"]
+    assert sorted(i["payment_id"] for i in data) == sorted(map(str, invoiced))

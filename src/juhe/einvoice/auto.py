@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, func, or_, select
 
 from juhe.db.types import utcnow
 from juhe.einvoice import service
-from juhe.einvoice.models import InvoiceSettings
+from juhe.einvoice.models import Invoice, InvoiceSettings
 from juhe.payments.models import Payment, Refund
 from juhe.receipts.models import Receipt
 from juhe.trace.models import TraceCursor
 
-AUTO_BATCH = 200  # receipts per round: each may be a call to the tax platform
+AUTO_BATCH = 200  # invoices per round: each is a call to the tax platform
+SCAN_MAX = 10_000  # receipts looked at per round (most call for no invoice)
 CURSOR = "einvoice.receipts"
 SETTLED = {"invoice_already_issued", "nothing_to_invoice", "red_letter_exceeds_original", "tax_platform_refused",
            "invoice_not_redeemable", "invalid_credit_code", "invalid_buyer", "invoice_currency_unsupported"}
@@ -27,8 +28,10 @@ def issue_due(db, platform) -> int:
     """Invoices issued this round; `platform()` gives the tax platform, asked for only when needed."""
     with db.reader() as session:
         cursor = session.get(TraceCursor, CURSOR)
-        query = select(Receipt).order_by(Receipt.id).limit(AUTO_BATCH)
-        receipts = list(session.scalars(query.where(Receipt.id > uuid.UUID(cursor.position)) if cursor else query))
+        window = _window(session, uuid.UUID(cursor.position) if cursor else None)
+        if window is None:
+            return 0
+        receipts = list(session.scalars(_candidates(*window).limit(AUTO_BATCH)))
     issued, done = 0, None
     for receipt in receipts:
         try:
@@ -37,9 +40,32 @@ def issue_due(db, platform) -> int:
             if e.code not in SETTLED:  # the platform is away: this receipt again next round
                 break
         done = receipt.id
+    else:
+        if len(receipts) < AUTO_BATCH:  # every receipt of the window was looked at
+            done = window[1]
     if done is not None:
         _advance(db, str(done))
     return issued
+
+
+def _window(session, after: uuid.UUID | None) -> tuple[uuid.UUID | None, uuid.UUID] | None:
+    """(after, last): the next SCAN_MAX receipts, most of which ask for nothing."""
+    query = select(Receipt.id).order_by(Receipt.id)
+    if after is not None:
+        query = query.where(Receipt.id > after)
+    last = session.scalar(query.offset(SCAN_MAX - 1).limit(1)) or session.scalar(
+        select(func.max(Receipt.id)).where(Receipt.id > after) if after else select(func.max(Receipt.id)))
+    return (after, last) if last is not None else None
+
+
+def _candidates(after: uuid.UUID | None, last: uuid.UUID):
+    """Receipts of the window that call for an invoice: a payment of a merchant that invoices
+    automatically, or a refund of a payment with an issued blue invoice."""
+    auto = exists().where(InvoiceSettings.merchant_id == Receipt.merchant_id, InvoiceSettings.auto_issue.is_(True))
+    invoiced = exists().where(Invoice.payment_id == Receipt.payment_id, Invoice.kind == "blue", Invoice.status == "issued")
+    query = select(Receipt).where(Receipt.id <= last, or_(and_(Receipt.kind == "payment", auto),
+                                                          and_(Receipt.kind == "refund", invoiced))).order_by(Receipt.id)
+    return query.where(Receipt.id > after) if after is not None else query
 
 
 def _invoice(db, platform, receipt: Receipt) -> int:

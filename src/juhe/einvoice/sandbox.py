@@ -32,7 +32,8 @@ class TaxSandbox:
     injector: FaultInjector = field(default_factory=FaultInjector)
     issued: dict[str, dict] = field(default_factory=dict)  # serial → invoice as issued
     by_number: dict[str, dict] = field(default_factory=dict)
-    _serial: int = 0
+    # Each process in sandbox mode runs its own: a random start keeps their numbers apart.
+    _serial: int = field(default_factory=lambda: secrets.randbelow(10**14) * 10)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def refuse(self, code: str, message: str, status: int = 400) -> JSONResponse:
