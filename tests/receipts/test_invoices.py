@@ -23,7 +23,8 @@ from juhe.trace import proofs
 from juhe.trace.models import TraceEntry
 
 BUYER = {"buyer_name": "华为技术有限公司", "buyer_tax_id": "914403001922038216"}
-ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "receipts"
+ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "receipts"  # pages rendered, to look at
+ARTEFACTS.mkdir(parents=True, exist_ok=True)
 
 
 def issue(env, payment_id, body=BUYER, role="business", merchant=0):
@@ -63,7 +64,6 @@ def test_an_invoice_for_a_payment_has_the_shape_of_a_fully_digitalised_e_invoice
     for expected in (invoice["number"], "华为技术有限公司", "914403001922038216", "莲花超市有限公司", "壹仟贰佰捌拾捌元整",
                      "¥1139.82", "13%", "¥148.18", "¥1288.00", "1060512990000000000"):
         assert expected in text, expected
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
     pypdfium2.PdfDocument(pdf)[0].render(scale=1.5).to_pil().save(ARTEFACTS / "invoice-blue.png")
 
     proof = env.client.get("/v1/trace/proofs/inclusion", params={"kind": "invoice", "object_id": invoice["id"]},
@@ -117,7 +117,9 @@ def test_red_letter_invoices_take_back_at_most_the_original(env, tax):
     xml = etree.fromstring(env.client.get(f"/v1/invoices/{red['id']}.xml", headers=env.key("finance")).content)
     assert xml.findtext("EInvoiceData/BasicInformation/RedInvoiceOriginalNumber") == blue["number"]
     pdf = env.client.get(f"/v1/invoices/{red['id']}.pdf", headers=env.key("finance")).content
-    assert "红字" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text() and blue["number"] in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert "红字" in text and blue["number"] in text and "负叁佰元整" in text and "¥-300.00" in text
+    pypdfium2.PdfDocument(pdf)[0].render(scale=1.5).to_pil().save(ARTEFACTS / "invoice-red.png")
     rest = env.client.post(f"/v1/invoices/{blue['id']}/red-letter", json={"amount_minor": 98800}, headers=env.key("finance"))
     assert rest.status_code == 201 and rest.json()["total_minor"] == -98800
     env.problem(env.client.post(f"/v1/invoices/{blue['id']}/red-letter", json={"amount_minor": 1}, headers=env.key("finance")),

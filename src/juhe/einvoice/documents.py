@@ -14,6 +14,7 @@ from juhe.einvoice.tax import Line
 from juhe.einvoice.words import capital_cny
 from juhe.receipts.pdf import Page, beijing, render
 
+ITEM_COLUMNS = [0, 150, -340, 360, -483]  # points from the margin; negative: right-aligned there
 KIND_TITLE = {"blue": ("电子发票（普通发票）", "E-invoice"), "red": ("电子发票（普通发票）红字", "Red-letter e-invoice")}
 
 
@@ -75,10 +76,10 @@ def invoice_pdf(invoice: Invoice, original_number: str | None = None) -> bytes:
         page.row("销售方 Seller", invoice.seller_name)
         page.row("统一社会信用代码 Seller id", invoice.seller_tax_id)
         page.rule()
-        page.small("项目名称 Item  |  税收分类编码 Tax category  |  金额 Amount  |  税率 Rate  |  税额 Tax", 9)
+        page.columns(["项目名称 Item", "税收分类编码 Tax category", "金额 Amount", "税率 Rate", "税额 Tax"], ITEM_COLUMNS)
         for line in map(Line.from_json, invoice.lines):
-            page.small(f"{line.name}  |  {line.tax_category_code}  |  ¥{yuan(line.amount_minor)}  |  "
-                       f"{_rate(line.tax_rate_bps)}  |  ¥{yuan(line.tax_minor)}", 9)
+            page.columns([line.name, line.tax_category_code, f"¥{yuan(line.amount_minor)}", _rate(line.tax_rate_bps),
+                          f"¥{yuan(line.tax_minor)}"], ITEM_COLUMNS)
         page.rule()
         page.row("合计 Total", f"¥{yuan(invoice.amount_minor)}   税额 Tax ¥{yuan(invoice.tax_minor)}")
         page.row("价税合计（大写）In words", capital_cny(invoice.total_minor))

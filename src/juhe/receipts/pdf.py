@@ -61,6 +61,18 @@ class Page:
         self.canvas.drawString(MARGIN, self.y - size, text)
         self.y -= size + 3
 
+    def columns(self, cells: list[str], xs: list[float], size: float = 9) -> None:
+        """One row of a table: each cell at its x (points from the left margin); a cell whose x is
+        negative is right-aligned at -x, as amounts are."""
+        self._room(size + 5)
+        self.canvas.setFont(FONT, size)
+        for cell, x in zip(cells, xs, strict=True):
+            if x < 0:
+                self.canvas.drawRightString(MARGIN - x, self.y - size, cell)
+            else:
+                self.canvas.drawString(MARGIN + x, self.y - size, cell)
+        self.y -= size + 5
+
     def rule(self) -> None:
         self._room(10)
         self.canvas.line(MARGIN, self.y - 4, self.width - MARGIN, self.y - 4)
