@@ -117,6 +117,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     from juhe.risk.dbstore import purge_expired as purge_risk_buckets
     from juhe.aml.monitoring_runs import DailyMonitoring
     from juhe.bnpl.dunning import run_due as bnpl_due
+    from juhe.subscriptions.clock import run_clock as subscriptions_due
     from juhe.ledger import expire_holds
     from juhe.monitor.service import Evaluator
     from juhe.payments.poller import poll_due
@@ -145,6 +146,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
                 await asyncio.to_thread(aml_daily.run_if_due)
             await asyncio.to_thread(_housekeeping, runtime.db, expire_holds, purge_expired, purge_risk_buckets)
             await asyncio.to_thread(bnpl_due, runtime.db, datetime.now(timezone.utc))  # lapses, failed repayments, dunning
+            await subscriptions_due(runtime.payments, datetime.now(timezone.utc))  # periods, trials, collections, dunning
             await asyncio.to_thread(trace.run_if_due)  # payment events and ledger transactions into the Merkle log
             await asyncio.to_thread(receipts.run_if_due)  # a receipt (and its record in the log) for each success; invoices due
         except Exception:  # the loop must survive one bad round; the error is logged

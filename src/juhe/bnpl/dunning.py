@@ -81,7 +81,7 @@ def release_failed(session: Session, repayment_id: uuid.UUID, now: datetime) -> 
         remainder = owed_minor(order) - order.reserved_minor
         post(session.connection(), postings.write_off(session.connection(), order, remainder, f"repayment:{repayment.id}"), now)
         order.written_off_minor += remainder
-    enqueue_event(session, order.merchant_id, "bnpl.repayment.failed", repayment_view(repayment), now=now)
+    enqueue_event(session, order.merchant_id, "bnpl.repayment.failed", repayment_view(repayment))
     return 1
 
 
@@ -112,7 +112,7 @@ def review_order(session: Session, order_id: uuid.UUID, now: datetime) -> dict[s
             row.reminders = sorted(set(row.reminders or []) | set(action.passed))
             enqueue_event(session, order.merchant_id, "bnpl.reminder", {
                 "stage": action.stage, "order_id": str(order.id), "customer_id": order.customer_id,
-                "installment": installment_view(row)}, now=now)
+                "installment": installment_view(row)})
             done["reminders"] += 1
     order.review_at = schedule.review_at([part_of(r) for r in rows.values()], now) if order.status == "captured" else None
     return done
@@ -124,7 +124,7 @@ def _charge_late_fee(session: Session, line: BnplLine, order: BnplOrder, row, am
     order.fees_minor += amount_minor
     line.owed_minor += amount_minor
     enqueue_event(session, order.merchant_id, "bnpl.installment.late", {
-        "order_id": str(order.id), "customer_id": order.customer_id, "installment": installment_view(row)}, now=now)
+        "order_id": str(order.id), "customer_id": order.customer_id, "installment": installment_view(row)})
 
 
 def _default(session: Session, line: BnplLine, order: BnplOrder, action: schedule.Default, now: datetime) -> None:
@@ -137,4 +137,4 @@ def _default(session: Session, line: BnplLine, order: BnplOrder, action: schedul
     line.status = "suspended"
     order.status, order.closed_at = "defaulted", now
     enqueue_event(session, order.merchant_id, "bnpl.order.defaulted",
-                  order_view(order) | {"overdue_since": action.since.isoformat()}, now=now)
+                  order_view(order) | {"overdue_since": action.since.isoformat()})

@@ -147,10 +147,10 @@ def apply_repayment(session: Session, payment: Payment) -> None:
     _reduce_owed(line, order, repayment.amount_minor)
     if order.status == "captured" and owed_minor(order) == 0:
         order.status, order.closed_at, order.review_at = "repaid", now, None
-        enqueue_event(session, order.merchant_id, "bnpl.order.repaid", order_view(order, rows), now=now)
+        enqueue_event(session, order.merchant_id, "bnpl.order.repaid", order_view(order, rows))
     elif order.status == "captured":
         order.review_at = schedule.review_at([part_of(r) for r in rows], now)
-    enqueue_event(session, order.merchant_id, "bnpl.repayment.succeeded", repayment_view(repayment), now=now)
+    enqueue_event(session, order.merchant_id, "bnpl.repayment.succeeded", repayment_view(repayment))
 
 
 def _reduce_owed(line: BnplLine, order: BnplOrder, amount_minor: int) -> None:

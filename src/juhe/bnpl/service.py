@@ -46,7 +46,7 @@ def decide_line(session: Session, merchant_id: uuid.UUID, customer_id: str, curr
     line.decision = {"history": history.as_json(), "approved": decision.approved, "reasons": list(decision.reasons)}
     line.decided_at = now
     session.flush()
-    enqueue_event(session, merchant_id, "bnpl.line.decided", line_view(line), now=now)
+    enqueue_event(session, merchant_id, "bnpl.line.decided", line_view(line))
     return line
 
 
@@ -87,7 +87,7 @@ def approve_order(session: Session, merchant_id: uuid.UUID, scope: str, new: New
     line.held_minor += new.amount_minor
     session.add(order)
     session.flush()
-    enqueue_event(session, merchant_id, "bnpl.order.approved", order_view(order, []), now=now)
+    enqueue_event(session, merchant_id, "bnpl.order.approved", order_view(order, []))
     return order
 
 
@@ -121,7 +121,7 @@ def capture_order(session: Session, merchant_id: uuid.UUID, order_id: uuid.UUID,
     order.merchant_fee_minor = postings.merchant_fee_minor(amount)
     order.review_at = schedule.review_at(parts, now)
     session.flush()
-    enqueue_event(session, merchant_id, "bnpl.order.captured", order_view(order, installments_of(session, order)), now=now)
+    enqueue_event(session, merchant_id, "bnpl.order.captured", order_view(order, installments_of(session, order)))
     return order
 
 
@@ -137,7 +137,7 @@ def end_approval(session: Session, line: BnplLine, order: BnplOrder, status: str
     post(session.connection(), postings.release(order), now)
     line.held_minor -= order.amount_minor
     order.status, order.closed_at = status, now
-    enqueue_event(session, order.merchant_id, f"bnpl.order.{status}", order_view(order, []), now=now)
+    enqueue_event(session, order.merchant_id, f"bnpl.order.{status}", order_view(order, []))
 
 
 def installments_of(session: Session, order: BnplOrder) -> list[BnplInstallment]:

@@ -25,6 +25,7 @@ class Scenario(StrEnum):
     FACE = "face"  # face payment at a store device
     B2B = "b2b"  # corporate bank transfer
     CROSSBORDER = "crossborder"  # cross-border credit transfer or digital-currency rail
+    MANDATE = "mandate"  # charged on the payer's stored agreement, without them (Alipay 周期扣款 / 商户代扣)
 
 
 class ChannelError(Exception):

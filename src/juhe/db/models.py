@@ -144,6 +144,7 @@ def load_all_models() -> None:
     import juhe.recon.models  # noqa: F401
     import juhe.risk.models  # noqa: F401
     import juhe.settlement.models  # noqa: F401
+    import juhe.subscriptions.models  # noqa: F401
     import juhe.trace.models  # noqa: F401
     import juhe.transfers.models  # noqa: F401
     import juhe.treasury.models  # noqa: F401

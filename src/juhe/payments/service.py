@@ -32,7 +32,7 @@ from juhe.treasury.models import FxQuote
 PAYMENT_TTL_MAX = timedelta(days=1)
 REQUEST_ERROR_CODES = ("fx_", "creditor_", "charge_bearer_")  # declines about the request, not the channel
 REQUEST_DECLINE = "request declined"
-MOVES_WITHOUT_PAYER = frozenset({Scenario.POS, Scenario.FACE, Scenario.B2B, Scenario.CROSSBORDER})
+MOVES_WITHOUT_PAYER = frozenset({Scenario.POS, Scenario.FACE, Scenario.B2B, Scenario.CROSSBORDER, Scenario.MANDATE})
 
 
 class PaymentError(Exception):

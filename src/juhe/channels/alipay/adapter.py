@@ -21,6 +21,7 @@ from juhe.channels.base import (
     ChannelError,
     ChargeCreated,
     ChargeRequest,
+    ChargeSucceeded,
     Declined,
     InvalidNotification,
     NotificationAck,
@@ -31,7 +32,7 @@ from juhe.channels.base import (
     Scenario,
     StatementLine,
 )
-from juhe.money import MoneyError
+from juhe.money import Money, MoneyError
 
 A = TypeVar("A", bound=wire.Answer)
 
@@ -50,7 +51,7 @@ class AlipayConfig(BaseModel):
 
 class AlipayChannel:
     code = "alipay"
-    scenarios = frozenset(wire.PAY_METHODS)
+    scenarios = frozenset(wire.PAY_METHODS) | {Scenario.MANDATE}
     currencies = frozenset({wire.CURRENCY})
     installment_periods = wire.HB_FQ_PERIODS  # 花呗分期
 
@@ -60,9 +61,11 @@ class AlipayChannel:
         self._alipay_key = signing.load_public_key(config.alipay_public_key_file)
         self._http = http or httpx.AsyncClient(timeout=config.timeout_s)
 
-    async def create(self, request: ChargeRequest) -> ChargeCreated | Declined:
+    async def create(self, request: ChargeRequest) -> ChargeCreated | ChargeSucceeded | Declined:
         if request.amount.currency != wire.CURRENCY:
             return Declined("currency_not_supported", f"Alipay takes CNY only, not {request.amount.currency}")
+        if request.scenario == Scenario.MANDATE:
+            return await self._withhold(request)
         if request.scenario not in wire.PAY_METHODS:
             return Declined("scenario_not_supported", f"Alipay has no {request.scenario} payment here")
         method, product_code = wire.PAY_METHODS[request.scenario]
@@ -76,6 +79,20 @@ class AlipayChannel:
         if request.scenario == Scenario.APP:
             return ChargeCreated(PayerAction(kind="app", app_params={"order_string": order}))
         return ChargeCreated(PayerAction(kind="redirect", redirect_url=f"{self.config.base_url}?{order}"))
+
+    async def _withhold(self, request: ChargeRequest) -> ChargeSucceeded | Declined:
+        """Agreement pay: Alipay charges the payer's signed agreement at once and answers the result."""
+        if not request.payer.get(wire.PAYER_AGREEMENT_NO):
+            return Declined("agreement_required", "a mandate payment names the payer's agreement_no")
+        answer = await self._call(wire.TradePayAnswer, wire.TRADE_PAY, wire.withholding_biz(request), notify_url=request.notify_url)
+        if not answer.ok:
+            return self._declined(answer)
+        try:
+            paid = PaymentStatus(request.payment_id, "succeeded", Money.parse(answer.total_amount or "", wire.CURRENCY),
+                                 answer.trade_no, wire.parse_beijing_time(answer.gmt_payment) if answer.gmt_payment else None)
+        except (ValueError, MoneyError) as exc:
+            raise ChannelError(f"alipay trade pay answer: {exc}", outcome_known=False, code="bad_answer") from exc
+        return ChargeSucceeded(paid)
 
     async def query(self, payment_id: str) -> PaymentStatus:
         answer = await self._call(wire.TradeQueryAnswer, wire.TRADE_QUERY, {"out_trade_no": payment_id})

@@ -167,7 +167,9 @@ class AlipaySandbox(Simulator):
             wire.TRADE_REFUND: self._refund,
             wire.REFUND_QUERY: self._refund_query,
             wire.BILL_URL_QUERY: self._bill_url,
+            wire.TRADE_PAY: self._withhold,
         }
+        self.agreements: dict[str, str] = {}  # agreement_no → NORMAL | STOP (the payer's 代扣 agreements)
         self.app = self._build_app()
 
     def client_config(self) -> dict:
@@ -208,6 +210,21 @@ class AlipaySandbox(Simulator):
             if order is None:
                 return PlainTextResponse("二维码已失效", status_code=404)
             return self._cashier(order)
+
+        @app.post("/sandbox/agreements")
+        async def sign_agreement() -> dict:
+            """What alipay.user.agreement.page.sign ends with once the payer signed on their phone."""
+            agreement_no = f"2026{secrets.randbelow(10**16):016d}"
+            self.agreements[agreement_no] = "NORMAL"
+            return {"agreement_no": agreement_no, "status": "NORMAL"}
+
+        @app.post("/sandbox/agreements/{agreement_no}/unsign")
+        async def unsign_agreement(agreement_no: str) -> dict:
+            """The payer ends the agreement in their wallet (我的 → 设置 → 支付设置 → 免密支付/自动扣款)."""
+            if agreement_no not in self.agreements:
+                return PlainTextResponse("no such agreement", status_code=404)
+            self.agreements[agreement_no] = "STOP"
+            return {"agreement_no": agreement_no, "status": "STOP"}
 
         app.include_router(self.control_router())
         return app
@@ -315,6 +332,25 @@ class AlipaySandbox(Simulator):
         if order is not None:
             self._expire_if_due(order)
         return super().pay(order_no, request)
+
+    def _withhold(self, params: dict, biz: dict) -> dict:
+        """alipay.trade.pay with product GENERAL_WITHHOLDING: charged on the agreement at once."""
+        if biz.get("product_code") != wire.WITHHOLDING:
+            return _failed("ACQ.INVALID_PARAMETER", "参数无效：product_code")
+        agreement_no = (biz.get("agreement_params") or {}).get("agreement_no")
+        status = self.agreements.get(agreement_no or "")
+        if status is None:
+            return _failed("ACQ.AGREEMENT_NOT_EXIST", "用户协议不存在")
+        if status != "NORMAL":
+            return _failed("ACQ.AGREEMENT_STATUS_NOT_NORMAL", "用户协议状态非NORMAL")
+        order = self._book_trade(params, biz)
+        if isinstance(order, dict):
+            return order
+        self.pay(order.order_no, PayRequest(payer_id=f"agreement:{agreement_no}"))
+        if order.state != "succeeded":
+            return _failed("ACQ.PAYMENT_FAIL", "支付失败")
+        return _ok(trade_no=order.channel_txn_id, out_trade_no=order.order_no, total_amount=_yuan(order.amount_minor),
+                   gmt_payment=wire.beijing_time(order.paid_at))
 
     def _precreate(self, params: dict, biz: dict) -> dict:
         order = self._book_trade(params, biz)

@@ -38,6 +38,12 @@ PAY_METHODS: dict[Scenario, tuple[str, str]] = {
     Scenario.APP: ("alipay.trade.app.pay", "QUICK_MSECURITY_PAY"),
 }
 
+# Agreement pay (商户代扣, 周期扣款): alipay.trade.pay on the agreement the payer signed
+# (alipay.user.agreement.page.sign), charged at once without them.
+TRADE_PAY = "alipay.trade.pay"
+WITHHOLDING = "GENERAL_WITHHOLDING"
+PAYER_AGREEMENT_NO = "agreement_no"
+
 HB_FQ_NUM, HB_FQ_SELLER_PERCENT = "hb_fq_num", "hb_fq_seller_percent"  # extend_params of 花呗分期
 HB_FQ_PERIODS = frozenset({3, 6, 12})  # what Huabei installments offer
 HB_FQ_SELLER_PERCENTS = ("0", "100")  # the payer bears the fee, or the seller all of it (商家贴息)
@@ -106,6 +112,13 @@ class PrecreateAnswer(Answer):
     qr_code: str | None = None
 
 
+class TradePayAnswer(Answer):
+    trade_no: str | None = None
+    out_trade_no: str | None = None
+    total_amount: str | None = None
+    gmt_payment: str | None = None
+
+
 class TradeQueryAnswer(Answer):
     trade_no: str | None = None
     out_trade_no: str | None = None
@@ -158,6 +171,10 @@ def charge_biz(request: ChargeRequest, product_code: str) -> dict:
         seller = "100" if request.payer.get(PAYER_INSTALLMENT_FEE_BEARER) == "merchant" else "0"
         biz["extend_params"] = {HB_FQ_NUM: periods, HB_FQ_SELLER_PERCENT: seller}
     return biz
+
+
+def withholding_biz(request: ChargeRequest) -> dict:
+    return charge_biz(request, WITHHOLDING) | {"agreement_params": {"agreement_no": request.payer[PAYER_AGREEMENT_NO]}}
 
 
 def payment_status(payment_id: str, answer: TradeQueryAnswer) -> PaymentStatus:
