@@ -24,6 +24,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "qr.view":           frozenset({"admin", "business", "finance"}),
     "qr.manage":         frozenset({"admin", "business"}),
     "installments.view": frozenset({"admin", "business", "finance"}),
+    "bnpl.view":         frozenset({"admin", "business", "finance", "risk"}),
+    "subscriptions.view": frozenset({"admin", "business", "finance"}),
     "developers.view":   frozenset({"admin", "it"}),
     "developers.manage": frozenset({"admin", "it"}),
 }

@@ -105,6 +105,8 @@ NAV = (
     ("risk", "/console/risk", "risk.view"),
     ("qr_codes", "/console/qr-codes", "qr.view"),
     ("installments", "/console/installments", "installments.view"),
+    ("bnpl", "/console/bnpl", "bnpl.view"),
+    ("subscriptions", "/console/subscriptions", "subscriptions.view"),
     ("invoices", "/console/invoices", "invoices.view"),
     ("aml", "/console/aml", "aml.view"),
     ("developers", "/console/developers", "developers.view"),
