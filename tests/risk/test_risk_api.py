@@ -157,7 +157,7 @@ def test_rules_are_read_by_risk_keys_and_the_platform(api):
     for headers in (api.h(api.a, "risk"), PLATFORM):
         body = api.client.get("/v1/risk/rules", headers=headers).json()
         assert body["version"] == DEFAULT_RULES["version"]
-        assert [r["id"] for r in body["rules"]] == ["R1", "R2", "R3", "R4", "R5", "R6"]
+        assert [r["id"] for r in body["rules"]] == ["R1", "R2", "R3", "R4", "R5", "R6", "R7"]
     assert_problem(api.client.get("/v1/risk/rules", headers=api.h(api.a, "business")), 403, "forbidden")
 
 

@@ -14,7 +14,8 @@ from juhe.risk.commands import risk_app
 from juhe.risk.registry import RiskRegistry
 
 SMALL = ["--payers", "400", "--days", "10", "--warmup-days", "4"]
-EVALUATE_KEYS = {"interception_rate", "interception_amount_rate", "false_positive_rate", "auprc", "step_up_rate"}
+RATES = {"interception_rate", "interception_amount_rate", "false_positive_rate", "auprc", "step_up_rate"}
+EVALUATE_KEYS = RATES | {"by_typology", "at_1pct_fp", "baseline"}
 runner = CliRunner()
 
 
@@ -55,8 +56,10 @@ def test_evaluate_prints_the_five_figures(trained):
     result = invoke("evaluate", "--data", test_csv, "--dir", folder, "--json", "--warmup-days", "4")
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
-    assert set(figures) == EVALUATE_KEYS and all(0 <= v <= 1 for v in figures.values())
+    assert set(figures) == EVALUATE_KEYS and all(0 <= figures[k] <= 1 for k in RATES)
     assert figures["interception_rate"] > 0.8
+    assert figures["baseline"]["model"] == "HistGradientBoostingClassifier" and figures["baseline"]["train_rows"] > 0
+    assert set(figures["at_1pct_fp"]["by_typology"]) == set(figures["by_typology"])
     table = invoke("evaluate", "--data", test_csv, "--dir", folder, "--warmup-days", "4")
     assert "interception (by count)" in table.stdout and "stolen_card" in table.stdout
 
@@ -144,3 +147,19 @@ def test_cli_activations_reach_the_database_the_processes_follow(trained, tmp_pa
     assert active["model"] == (summary["version"], None)
     unreachable = invoke("activate-rules", rules, "--dir", folder, "--database", "postgresql+psycopg://nobody@127.0.0.1:1/x")
     assert unreachable.exit_code == 1 and "could not be reached" in unreachable.output
+
+
+def test_simulated_card_data_trains_on_early_days_and_evaluates_later_ones_beside_the_baseline(tmp_path):
+    data = tmp_path / "cards.csv"
+    made = invoke("simulate", "--out", data, "--customers", "300", "--terminals", "600", "--days", "56", "--json")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["fraud_payments"] > 100
+    trained = invoke("train", "--data", data, "--train-days", "38", "--warmup-days", "21", "--dir", tmp_path / "r", "--json")
+    assert trained.exit_code == 0, trained.output
+    result = invoke("evaluate", "--data", data, "--dir", tmp_path / "r", "--label-delay-days", "7", "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert set(figures["by_typology"]) == {"compromised_card", "compromised_terminal", "large_amount"}
+    for side in (figures["at_1pct_fp"], figures["baseline"]):
+        assert side["false_positive_rate"] <= 0.01 and side["auprc"] > 0.3
+    assert figures["at_1pct_fp"]["by_typology"]["compromised_terminal"] > 0.2

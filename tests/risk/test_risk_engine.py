@@ -142,7 +142,7 @@ def test_the_model_swaps_atomically_under_concurrent_decisions(model):
 def test_rules_swap_and_policy_is_validated():
     engine = RiskEngine()
     assert engine.swap_rules(default_rules()).version == "none"
-    assert engine.rules.version == "default-1"
+    assert engine.rules.version == "default-2"
     with pytest.raises(RiskError) as caught:
         DecisionPolicy(face_amount_minor=0)
     assert caught.value.code == "bad_policy"

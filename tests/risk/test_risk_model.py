@@ -112,14 +112,15 @@ def test_rule_sets_are_versioned_and_immutable(tmp_path):
     with pytest.raises(RiskError) as caught:
         registry.save_rules(parse_rules(changed))
     assert caught.value.code == "version_exists"
-    assert len(registry.active_rules().rules) == 6
+    assert len(registry.active_rules().rules) == 7
 
 
 def test_evaluation_on_a_held_out_seed_intercepts_most_fraud(model):
     held_out = generate(250, 10, 9, warmup_days=WARMUP, fraud_episodes_per_payer=0.3)
     result = evaluate(held_out, model=model, rules=default_rules(), warmup_days=WARMUP)
     figures = result.figures()
-    assert set(figures) == {"interception_rate", "interception_amount_rate", "false_positive_rate", "auprc", "step_up_rate"}
+    assert set(figures) == {"interception_rate", "interception_amount_rate", "false_positive_rate", "auprc", "step_up_rate",
+                            "by_typology", "at_1pct_fp"}
     assert result.fraud_payments > 50 and result.payments > 3_000
     assert figures["interception_rate"] > 0.85 and figures["false_positive_rate"] < 0.03 and figures["auprc"] > 0.7
     assert sum(total for _, total in result.by_typology.values()) == result.fraud_payments

@@ -127,4 +127,4 @@ def test_dry_run_counts_fired_blocked_fraud_and_legit():
 
 
 def test_the_default_rules_are_valid():
-    assert [r.id for r in default_rules().rules] == ["R1", "R2", "R3", "R4", "R5", "R6"]
+    assert [r.id for r in default_rules().rules] == ["R1", "R2", "R3", "R4", "R5", "R6", "R7"]

@@ -29,7 +29,9 @@ PASSWORD_FREE = "password_free"  # payer flag: the merchant charges under a pass
 def risk_facts(payment: Payment, payer: dict, industry: str | None) -> dict:
     return {"id": str(payment.id), "merchant_id": str(payment.merchant_id), "amount_minor": payment.amount_minor,
             "currency": payment.currency, "customer_id": payment.customer_id, "scenario": payment.scenario,
-            "payer": payer, "industry": industry, "at": payment.created_at}
+            "payer": payer, "industry": industry, "at": payment.created_at,
+            "store_id": str(payment.store_id) if payment.store_id else None,
+            "terminal_id": (payment.meta or {}).get("terminal_id")}
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,6 +164,7 @@ def payment_facts(payment: dict) -> PaymentFacts:
         card_id=payer.get("card_token") or payer.get("card_id") or f"account:{payer_id}",
         device_id=device_id or unknown, ip=payer.get("client_ip") or unknown,
         latitude=_float(location[0]), longitude=_float(location[1]),
+        terminal_id=payment.get("terminal_id") or payer.get("terminal_id") or None, store_id=payment.get("store_id"),
     )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """`juhe risk …`: generate labelled history, train and evaluate the model, try and activate rules.
 
     juhe risk generate --out FILE.csv        labelled synthetic payments (columns: see risk.dataset)
+    juhe risk simulate --out FILE.csv        card payments from the ULB/Worldline handbook's simulator (risk.cardsim)
     juhe risk train [--data FILE.csv]        train on history (default: generated, seed 1), save, activate
     juhe risk evaluate [--data FILE.csv]     the active model + rules on a held-out set (default: generated, seed 2)
     juhe risk dry-run RULES [--data …]       what a rule set would fire on and block, before activating it
@@ -40,6 +41,7 @@ DATABASE = typer.Option(None, "--database", envvar="JUHE_DATABASE_URL",
 DAYS_OPTION = typer.Option(DAYS, "--days", help="Generated days after the warm-up.")
 WARMUP = typer.Option(WARMUP_DAYS, "--warmup-days", help="Leading days that only build history (not scored).")
 JSON = typer.Option(False, "--json", help="Print one JSON object.")
+LABEL_DELAY = typer.Option(7.0, "--label-delay-days", help="Days after a fraud payment before its report arrives.")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -100,6 +102,40 @@ def generate_command(
                       f"{summary['rows'] - summary['payments']:,} password resets")
 
 
+@risk_app.command("simulate")
+def simulate_command(
+    out: Path = typer.Option(..., "--out", dir_okay=False, help="Where to write the CSV."),
+    customers: int = typer.Option(2_000, "--customers"),
+    terminals: int = typer.Option(4_000, "--terminals"),
+    days: int = typer.Option(120, "--days"),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = JSON,
+) -> None:
+    """Write labelled card payments of an independent simulator (large amounts, compromised cards and terminals)."""
+    from juhe.risk.cardsim import Simulation, simulate
+    from juhe.risk.dataset import write_history
+
+    try:
+        history = simulate(Simulation(customers=customers, terminals=terminals, days=days, seed=seed))
+    except RiskError as error:
+        fail(str(error))
+    write_history(history, out)
+    summary = {"payments": history.height, "fraud_payments": int(history["is_fraud"].sum()), "out": str(out)}
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        console.print(f"wrote {out}: {summary['payments']:,} payments ({summary['fraud_payments']:,} fraud)")
+
+
+def _until(history, train_days: int | None):
+    """The end of the training range: `train_days` after the first row (None: all of it)."""
+    from datetime import timedelta
+
+    if train_days is None or history.is_empty():
+        return None
+    return history["occurred_at"].min() + timedelta(days=train_days)
+
+
 @risk_app.command("train")
 def train_command(
     data: Path = DATA,
@@ -109,9 +145,14 @@ def train_command(
     warmup_days: int = WARMUP,
     folder: Path = DIR,
     activate: bool = typer.Option(True, "--activate/--no-activate", help="Make the new model the active one."),
+    train_days: int = typer.Option(None, "--train-days", help="Train on the first N days of the file only "
+                                   "(evaluate later days of the same file)."),
+    label_delay_days: float = LABEL_DELAY,
     as_json: bool = JSON,
 ) -> None:
     """Train a LightGBM model on labelled history; thresholds from a validation split of it."""
+    import polars as pl
+
     from juhe.progress import progress_bars, track
     from juhe.risk.replay import feature_frame
     from juhe.risk.train import train_model
@@ -120,8 +161,13 @@ def train_command(
     registry = registry_at(folder)
     try:
         history, source = _history(data, payers, days, seed, warmup_days)
+        until = _until(history, train_days)
+        if until is not None:
+            history = history.filter(pl.col("occurred_at") < until)
+        source |= {"train_days": train_days, "warmup_days": warmup_days, "label_delay_days": label_delay_days}
         with progress_bars() as progress:
-            frame = feature_frame(history, warmup_days=warmup_days, advance=track(progress, "features", history.height))
+            frame = feature_frame(history, warmup_days=warmup_days, advance=track(progress, "features", history.height),
+                                  label_delay_days=label_delay_days)
         model = train_model(frame, source=source)
         registry.save_model(model)
         if activate:
@@ -147,10 +193,14 @@ def evaluate_command(
     seed: int = typer.Option(TEST_SEED, "--seed", help="Seed of the held-out set; must differ from training's."),
     warmup_days: int = WARMUP,
     folder: Path = DIR,
+    label_delay_days: float = LABEL_DELAY,
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline",
+                                  help="Also train the handbook's baseline model on the active model's training rows."),
     as_json: bool = typer.Option(False, "--json", help="Print {interception_rate, interception_amount_rate, "
-                                 "false_positive_rate, auprc, step_up_rate}."),
+                                 "false_positive_rate, auprc, step_up_rate, by_typology, at_1pct_fp, baseline}."),
 ) -> None:
-    """Decide every payment of a held-out history with the active model and rules; interception and false positives."""
+    """Decide every payment of a held-out history with the active model and rules, labels revealed only after
+    their delay; interception and false positives beside a baseline model trained on the same rows."""
     from juhe.progress import progress_bars, track
     from juhe.risk.evaluate import evaluate
 
@@ -163,12 +213,55 @@ def evaluate_command(
         if data is None and trained_on == seed:
             fail(f"the model was trained on seed {seed}: evaluate on another --seed (a held-out set)")
         history, _ = _history(data, payers, days, seed, warmup_days)
+        scored_from_days = _scored_from(model, data, warmup_days, label_delay_days)
         with progress_bars() as progress:
-            result = evaluate(history, model=model, rules=_active_rules(registry), warmup_days=warmup_days,
-                              advance=track(progress, "decisions", history.height))
+            result = evaluate(history, model=model, rules=_active_rules(registry), warmup_days=scored_from_days,
+                              label_delay_days=label_delay_days, advance=track(progress, "decisions", history.height))
+        if baseline:
+            result.baseline = _baseline(model, history, data, scored_from_days, label_delay_days)
     except (RiskError, ValueError) as error:
         fail(str(error), 1)
     result.print(as_json=as_json, console=console)
+
+
+def _trained_on_this_file(model, data: Path | None) -> dict | None:
+    source = model.metadata.get("training", {}).get("source", {})
+    if data is not None and isinstance(source, dict) and source.get("data") == str(data) and source.get("train_days"):
+        return source
+    return None
+
+
+def _scored_from(model, data: Path | None, warmup_days: int, label_delay_days: float) -> float:
+    """Days from the history's start at which scoring begins: after the model's training range and
+    one label delay more (its last labels were not known sooner), when it was trained on this file."""
+    source = _trained_on_this_file(model, data)
+    return source["train_days"] + label_delay_days if source else warmup_days
+
+
+def _baseline(model, history, data: Path | None, scored_from_days: float, label_delay_days: float) -> dict:
+    """The handbook's baseline, trained on the rows the active model was trained on, scored on the same rows."""
+    from datetime import timedelta
+
+    from juhe.risk.baseline import train_and_score
+    from juhe.risk.comparison import at_operating_point
+
+    source = model.metadata.get("training", {}).get("source", {})
+    source = source if isinstance(source, dict) else {}
+    start = history["occurred_at"].min()
+    if _trained_on_this_file(model, data):
+        train_history, train_from = history, start + timedelta(days=source.get("warmup_days", WARMUP_DAYS))
+        train_until = start + timedelta(days=source["train_days"])
+    else:
+        train_history, _ = _history(Path(source["data"]) if source.get("data") else None, TRAIN_PAYERS,
+                                    DAYS, TRAIN_SEED, WARMUP_DAYS)
+        train_start = train_history["occurred_at"].min()
+        train_from = train_start + timedelta(days=source.get("warmup_days", WARMUP_DAYS))
+        train_until = train_history["occurred_at"].max() + timedelta(seconds=1)
+    test_from = start + timedelta(days=scored_from_days)
+    scores = train_and_score(train_history, history, train_from=train_from, train_until=train_until,
+                             test_from=test_from, label_delay_days=label_delay_days)
+    return {"model": "HistGradientBoostingClassifier", "train_rows": scores.train_rows,
+            **at_operating_point(scores.scores, scores.labels, scores.fraud_types)}
 
 
 @risk_app.command("dry-run")

@@ -18,9 +18,13 @@ writes such a file):
     ip                 IPv4 address (geolocated with risk.geo's directory)
     latitude, longitude  the device's location, both or neither (blank)
     is_fraud           label: 1/0 or true/false (payment rows)
-    fraud_type         stolen_card | cash_out | account_takeover | blank for legit
+    fraud_type         stolen_card | cash_out | account_takeover (juhe risk generate), large_amount |
+                       compromised_terminal | compromised_card (juhe risk simulate) | blank for legit
+    terminal_id        optional: the card terminal or QR code paid at (blank or absent: none)
+    store_id           optional: the merchant's store
 
-Columns other than kind, payment_id, occurred_at, payer_id are required on payment rows only.
+Columns other than kind, payment_id, occurred_at, payer_id are required on payment rows only;
+terminal_id and store_id may be left out of the file.
 Rows are processed in `occurred_at` order (stable for equal times).
 """
 
@@ -51,7 +55,10 @@ HISTORY = {
     "longitude": pl.Float64,
     "is_fraud": pl.Boolean,
     "fraud_type": pl.String,
+    "terminal_id": pl.String,
+    "store_id": pl.String,
 }
+OPTIONAL = ("terminal_id", "store_id")
 KINDS = ("payment", "password_reset")
 ALWAYS_REQUIRED = ("kind", "occurred_at", "payer_id")
 PAYMENT_REQUIRED = ("payment_id", "merchant_id", "merchant_category", "amount_minor", "currency", "card_id",
@@ -65,13 +72,14 @@ def payment_row(payer_id: str, merchant_id: str, category: str, amount_minor: in
     return {"kind": "payment", "payment_id": None, "occurred_at": at, "payer_id": payer_id, "merchant_id": merchant_id,
             "merchant_category": category, "amount_minor": amount_minor, "currency": "CNY", "card_id": card,
             "device_id": device, "ip": ip, "latitude": lat, "longitude": lon,
-            "is_fraud": fraud_type is not None, "fraud_type": fraud_type}
+            "is_fraud": fraud_type is not None, "fraud_type": fraud_type, "terminal_id": None, "store_id": None}
 
 
 def reset_row(payer_id: str, at: datetime, fraud_type: str | None = None) -> dict:
     return {"kind": "password_reset", "payment_id": None, "occurred_at": at, "payer_id": payer_id, "merchant_id": None,
             "merchant_category": None, "amount_minor": None, "currency": None, "card_id": None, "device_id": None,
-            "ip": None, "latitude": None, "longitude": None, "is_fraud": fraud_type is not None, "fraud_type": fraud_type}
+            "ip": None, "latitude": None, "longitude": None, "is_fraud": fraud_type is not None, "fraud_type": fraud_type,
+            "terminal_id": None, "store_id": None}
 
 
 def write_history(frame: pl.DataFrame, path: Path) -> None:
@@ -86,6 +94,7 @@ def read_history(path: Path) -> pl.DataFrame:
         raise RiskError("bad_history", f"{path}: cannot read as CSV: {error}") from None
     if raw.height > ROWS_MAX:
         raise RiskError("bad_history", f"{path}: more than {ROWS_MAX:,} rows")
+    raw = raw.with_columns(pl.lit(None, pl.String).alias(name) for name in OPTIONAL if name not in raw.columns)
     missing = [name for name in HISTORY if name not in raw.columns]
     if missing:
         raise RiskError("bad_history", f"{path}: missing columns {', '.join(missing)}")
@@ -108,7 +117,7 @@ def _typed(raw: pl.DataFrame) -> pl.DataFrame:
         text["longitude"].cast(pl.Float64, strict=False).alias("longitude"),
         pl.when(flag.is_in(["1", "true"])).then(True).when(flag.is_in(["0", "false"])).then(False)
         .otherwise(None).alias("is_fraud"),
-        text["fraud_type"].alias("fraud_type"),
+        *[text[name].alias(name) for name in ("fraud_type", *OPTIONAL)],
     )
 
 

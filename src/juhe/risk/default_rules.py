@@ -15,7 +15,7 @@ def _is(feature: str, op: str, value) -> dict:
 
 
 DEFAULT_RULES = {
-    "version": "default-1",
+    "version": "default-2",
     "rules": [
         {"id": "R1", "description": "5,000.00 or more from a device new to the payer",
          "if": {"all": [_is("amount_minor", ">=", 500_000), _is("new_device", "==", True)]}, "then": "step_up"},
@@ -31,6 +31,8 @@ DEFAULT_RULES = {
         {"id": "R6", "description": "cash-out pattern: round amount near the scene limit at a merchant of round amounts",
          "if": {"all": [_is("amount_to_limit_ratio", ">=", 0.9), _is("round_amount", "==", True),
                         _is("merchant_round_share_24h", ">=", 0.5)]}, "then": "step_up"},
+        {"id": "R7", "description": "terminal, store or merchant under review: its confirmed fraud jumped",
+         "if": _is("under_compromise_review", "==", True), "then": "step_up"},
     ],
 }
 

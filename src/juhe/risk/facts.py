@@ -42,6 +42,8 @@ class PaymentFacts:
     ip: str
     latitude: float | None = None  # from the device, when the payer allowed it
     longitude: float | None = None
+    terminal_id: str | None = None  # the card terminal or store QR code paid at: compromise is per terminal
+    store_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,10 @@ def check_payment(payment: PaymentFacts) -> None:
         value = getattr(payment, name)
         if not isinstance(value, str) or not value or len(value) > ID_LENGTH_MAX:
             problems.append(f"{name} must be a non-empty string of at most {ID_LENGTH_MAX} characters")
+    for name in ("terminal_id", "store_id"):
+        value = getattr(payment, name)
+        if value is not None and (not isinstance(value, str) or not value or len(value) > ID_LENGTH_MAX):
+            problems.append(f"{name} must be absent or a non-empty string of at most {ID_LENGTH_MAX} characters")
     if (payment.latitude is None) != (payment.longitude is None):
         problems.append("latitude and longitude come together or not at all")
     elif payment.latitude is not None and not (-90 <= payment.latitude <= 90 and -180 <= payment.longitude <= 180):

@@ -20,7 +20,8 @@ from datetime import datetime
 
 from juhe.risk.facts import PaymentFacts
 from juhe.risk.geo import Place, RegionDirectory, distance_km
-from juhe.risk.store import VELOCITY_KEYS, WINDOWS, History, is_round_amount
+from juhe.risk.store import (DAY_WINDOWS, EMPTY_DAYS, LABEL_DELAY_DAYS, SCOPES, VELOCITY_KEYS, WINDOWS, History,
+                             is_round_amount)
 
 TRAVEL_SPEED_MAX_KMH = 900.0  # an airliner's cruise: faster between two payments is impossible travel
 TRAVEL_MIN_KM = 100.0  # below this, location jitter and neighbouring towns, not travel
@@ -33,7 +34,7 @@ MERCHANT_CATEGORIES = (
     "travel", "jewelry", "wholesale", "p2p_transfer", "healthcare", "entertainment",
 )
 CATEGORY_CODES = {name: code for code, name in enumerate(MERCHANT_CATEGORIES)}
-PER_KEY_VELOCITY = ("payer", "card", "device", "ip", "payer_merchant")
+PER_KEY_VELOCITY = ("payer", "card", "device", "ip", "payer_merchant", "terminal", "terminal_small")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +79,32 @@ def _catalogue() -> dict[str, FeatureSpec]:
             "number", f"hours since the payer's last password reset (cap {HOURS_CAP:g})"),
         "password_reset_24h": FeatureSpec("bool", "password reset within the last 24 h"),
     }
+    specs["under_compromise_review"] = FeatureSpec(
+        "bool", "the terminal, store or merchant is under step-up for a jump in confirmed fraud, until reviewed")
+    specs.update(_day_catalogue())
     for kind in PER_KEY_VELOCITY:
         per = kind.replace("_", "→")
         for window, _ in WINDOWS:
             specs[f"{kind}_count_{window}"] = FeatureSpec("number", f"payments per {per} in {window}")
             specs[f"{kind}_sum_{window}"] = FeatureSpec("number", f"amount per {per} in {window}, minor units")
+    return specs
+
+
+def _day_catalogue() -> dict[str, FeatureSpec]:
+    specs = {}
+    for n in DAY_WINDOWS:
+        specs[f"payer_count_{n}d"] = FeatureSpec("number", f"payments of the payer in {n} day(s), this one included")
+        specs[f"payer_mean_amount_{n}d"] = FeatureSpec("number", f"mean amount of the payer in {n} day(s), minor units")
+        specs[f"amount_to_mean_{n}d"] = FeatureSpec(
+            "number", f"amount / the payer's mean amount over the {n} day(s) before it (1 without any)")
+    for scope in SCOPES:
+        for n in DAY_WINDOWS:
+            when = f"{n} day(s) ending {LABEL_DELAY_DAYS} days ago"
+            specs[f"{scope}_payments_{n}d_delayed"] = FeatureSpec("number", f"payments at the {scope} in {when}")
+            specs[f"{scope}_fraud_rate_{n}d_delayed"] = FeatureSpec(
+                "number", f"confirmed fraud reported so far / payments at the {scope} in {when} (0 without payments)")
+        specs[f"{scope}_frauds_known_30d"] = FeatureSpec(
+            "number", f"payments of the last 30 days at the {scope} reported as fraud so far")
     return specs
 
 
@@ -132,6 +154,8 @@ def compute(payment: PaymentFacts, place: Place, hour: int, history: History, re
     features.update(_travel(history, place, payment.occurred_at))
     features.update(_password_reset(history, payment.occurred_at))
     features.update(_velocity(history, amount))
+    features.update(_days(history, amount))
+    features["under_compromise_review"] = history.under_review
     return features
 
 
@@ -175,4 +199,25 @@ def _velocity(history: History, amount: int) -> dict[str, int]:
         totals = history.velocity[kind]
         out[count_name] = totals.count[i] + 1
         out[sum_name] = totals.sum_minor[i] + amount
+    return out
+
+
+def _days(history: History, amount: int) -> dict[str, float]:
+    """Spending habits over days, and per scope the payments and confirmed fraud of windows that end
+    LABEL_DELAY_DAYS ago (only the reports received so far are in the store: nothing from the future)."""
+    days = history.days
+    out: dict[str, float] = {}
+    for n in DAY_WINDOWS:
+        count, total = days["payer"].window(0, n) if days else (0, 0)
+        out[f"payer_count_{n}d"] = count + 1
+        out[f"payer_mean_amount_{n}d"] = (total + amount) / (count + 1)
+        out[f"amount_to_mean_{n}d"] = amount * count / total if total else 1.0
+    for scope in SCOPES:
+        payments, frauds = days.get(scope, EMPTY_DAYS), days.get(f"{scope}_fraud", EMPTY_DAYS)
+        for n in DAY_WINDOWS:
+            count, _ = payments.window(LABEL_DELAY_DAYS, n)
+            fraud, _ = frauds.window(LABEL_DELAY_DAYS, n)
+            out[f"{scope}_payments_{n}d_delayed"] = count
+            out[f"{scope}_fraud_rate_{n}d_delayed"] = min(1.0, fraud / count) if count else 0.0
+        out[f"{scope}_frauds_known_30d"] = frauds.window(0, 30)[0]
     return out

@@ -155,5 +155,6 @@ def _record(facts: PaymentFacts, through: bool) -> tuple:
               "payer_id": facts.payer_id, "merchant_id": facts.merchant_id, "merchant_category": facts.merchant_category,
               "amount_minor": facts.amount_minor, "currency": facts.currency, "card_id": facts.card_id,
               "device_id": facts.device_id, "ip": facts.ip, "latitude": facts.latitude, "longitude": facts.longitude,
-              "is_fraud": not through, "fraud_type": None if through else "stopped_by_risk"}
+              "is_fraud": not through, "fraud_type": None if through else "stopped_by_risk",
+              "terminal_id": facts.terminal_id, "store_id": facts.store_id}
     return tuple(values[name] for name in HISTORY)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import statistics
 import threading
 from collections import Counter, OrderedDict, deque
+from itertools import accumulate
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -29,7 +30,19 @@ from juhe.risk.facts import PaymentFacts
 from juhe.risk.geo import Place
 
 WINDOWS: tuple[tuple[str, int], ...] = (("1m", 60), ("1h", 3600), ("24h", 86_400))
-VELOCITY_KEYS = ("payer", "card", "device", "ip", "payer_merchant", "merchant", "merchant_round")
+VELOCITY_KEYS = ("payer", "card", "device", "ip", "payer_merchant", "merchant", "merchant_round", "terminal",
+                 "terminal_small")
+# Day buckets over a month and a bit: spending habits per payer, and per terminal, store and merchant
+# the payments and the fraud reported on them (by the day the payment happened, written when the
+# report arrives: a decision sees only the reports received before it).
+DAY_S = 86_400
+LABEL_DELAY_DAYS = 7  # fraud is learned about a week late: windows of confirmed-fraud rates end this long ago
+DAY_WINDOWS = (1, 7, 30)
+DAYS_KEPT = LABEL_DELAY_DAYS + DAY_WINDOWS[-1] + 2  # day offsets 0 (today) .. DAYS_KEPT - 1
+SCOPES = ("terminal", "store", "merchant")  # where a compromise shows: every card paying there
+DAY_KINDS = ("payer", *SCOPES)  # attempts per day
+FRAUD_KINDS = tuple(f"{scope}_fraud" for scope in SCOPES)  # confirmed fraud per day of the payment
+SMALL_AMOUNT_MAJOR = 10  # card testing: tiny authorisations (10.00 or less) to see whether a card works
 EVENTS_PER_KEY_MAX = 4096  # attempts kept per key within 24 h; beyond it counts saturate (far above any rule)
 PROFILE_ITEMS_MAX = 16  # known devices / cards / regions remembered per payer (least recently used go)
 AMOUNTS_KEPT = 50  # recent successful amounts per payer and currency, for the usual amount
@@ -60,6 +73,8 @@ class History:
     last_latitude: float | None
     last_longitude: float | None
     password_reset_at: datetime | None
+    days: dict[str, DayTotals] = field(default_factory=dict)  # by DAY_KINDS + FRAUD_KINDS
+    under_review: bool = False  # its terminal, store or merchant is under step-up for compromise until reviewed
 
 
 class FeatureStore(Protocol):
@@ -70,6 +85,12 @@ class FeatureStore(Protocol):
     def record_success(self, payment: PaymentFacts, place: Place, local_hour: int, now: datetime) -> None: ...
 
     def record_password_reset(self, payer_id: str, at: datetime) -> None: ...
+
+    def record_fraud_report(self, payment: PaymentFacts, delta: int) -> None: ...
+
+    def scope_days(self, payment: PaymentFacts, now: datetime) -> dict[str, DayTotals]: ...
+
+    def open_reviews(self, keys: list[str], now: datetime) -> list[str]: ...
 
 
 def velocity_keys(payment: PaymentFacts, round_amount: bool) -> dict[str, str | None]:
@@ -82,7 +103,102 @@ def velocity_keys(payment: PaymentFacts, round_amount: bool) -> dict[str, str | 
         "payer_merchant": f"{payment.payer_id}>{payment.merchant_id}",
         "merchant": payment.merchant_id,
         "merchant_round": payment.merchant_id if round_amount else None,
+        "terminal": payment.terminal_id,
+        "terminal_small": payment.terminal_id if is_small_amount(payment.amount_minor, payment.currency) else None,
     }
+
+
+def day_keys(payment: PaymentFacts) -> dict[str, str | None]:
+    """The stored key of each day kind (DAY_KINDS and FRAUD_KINDS) for this payment; None: no such scope."""
+    ids = {"payer": payment.payer_id, "terminal": payment.terminal_id, "store": payment.store_id,
+           "merchant": payment.merchant_id}
+    keys = {kind: ids[kind] for kind in DAY_KINDS} | {f"{scope}_fraud": ids[scope] for scope in SCOPES}
+    return {kind: None if key is None else f"{kind}|{key}|{payment.currency}" for kind, key in keys.items()}
+
+
+def review_keys(payment: PaymentFacts) -> list[str]:
+    """The scopes whose compromise review would step this payment up."""
+    ids = {"terminal": payment.terminal_id, "store": payment.store_id, "merchant": payment.merchant_id}
+    return [f"{scope}|{value}" for scope, value in ids.items() if value]
+
+
+def day_of(at: datetime | float) -> int:
+    return int((at if isinstance(at, (int, float)) else at.timestamp()) // DAY_S)
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotals:
+    """Attempts (or fraud reports) and their amounts per day back from today: today's apart and the
+    days before as running sums, so that any window costs two subtractions (and the days before
+    today, which no longer change, can be summed once a day)."""
+
+    today: tuple[int, int]  # (count, sum_minor) of day offset 0
+    counts: tuple[int, ...]  # counts[i]: total of day offsets 1..i (counts[0] = 0); DAYS_KEPT of them
+    sums_minor: tuple[int, ...]
+
+    def window(self, first: int, days: int) -> tuple[int, int]:
+        """(count, sum) over the day buckets a window of `days` back from offset `first` overlaps
+        (offsets first .. first + days: a window overlaps one bucket more than its length)."""
+        last = min(first + days, DAYS_KEPT - 1)
+        start = max(first - 1, 0)
+        count, total = self.counts[last] - self.counts[start], self.sums_minor[last] - self.sums_minor[start]
+        if first == 0:
+            count, total = count + self.today[0], total + self.today[1]
+        return count, total
+
+
+def by_offset(found: dict[int, tuple[int, int] | list[int]], today: int) -> DayTotals:
+    """Day totals from {day number: (count, sum)}."""
+    if not found:
+        return EMPTY_DAYS
+    return with_today(past_days(found, today), found.get(today, (0, 0)))
+
+
+def past_days(found: dict, today: int) -> DayTotals:
+    """The days before today (today's left at zero)."""
+    counts, sums = [0] * DAYS_KEPT, [0] * DAYS_KEPT
+    for day, (count, total) in found.items():
+        offset = today - day
+        if 0 < offset < DAYS_KEPT:
+            counts[offset] += count
+            sums[offset] += total
+    counts[0] = sums[0] = 0
+    return DayTotals((0, 0), tuple(accumulate(counts)), tuple(accumulate(sums)))
+
+
+def with_today(past: DayTotals, today: tuple[int, int] | list[int]) -> DayTotals:
+    return DayTotals((today[0], today[1]), past.counts, past.sums_minor)
+
+
+class _DayCounter:
+    """One key's day buckets, with the days before today summed once a day (writes to past days,
+    i.e. late fraud reports, sum them again)."""
+
+    __slots__ = ("days", "past", "past_of")
+
+    def __init__(self) -> None:
+        self.days: dict[int, list[int]] = {}
+        self.past: DayTotals = EMPTY_DAYS
+        self.past_of: int | None = None  # the day `past` was summed for
+
+    def add(self, day: int, count: int, amount_minor: int) -> None:
+        totals = self.days.setdefault(day, [0, 0])
+        totals[0] += count
+        totals[1] += amount_minor
+        if day != self.past_of:  # a past day changed (or a new day began): sum again when read
+            self.past_of = None
+        if len(self.days) > DAYS_KEPT:
+            for old in [d for d in self.days if d <= day - DAYS_KEPT]:
+                del self.days[old]
+
+    def totals(self, today: int) -> DayTotals:
+        if self.past_of != today:
+            self.past, self.past_of = past_days(self.days, today), today
+        return with_today(self.past, self.days.get(today, (0, 0)))
+
+
+def is_small_amount(amount_minor: int, currency: str) -> bool:
+    return amount_minor <= SMALL_AMOUNT_MAJOR * 10 ** exponent(currency)
 
 
 def is_round_amount(amount_minor: int, currency: str) -> bool:
@@ -206,6 +322,7 @@ class _Bounded(OrderedDict):
 
 
 EMPTY_TOTALS = WindowTotals((0, 0, 0), (0, 0, 0))
+EMPTY_DAYS = DayTotals((0, 0), (0,) * DAYS_KEPT, (0,) * DAYS_KEPT)
 
 
 class InMemoryFeatureStore:
@@ -217,6 +334,8 @@ class InMemoryFeatureStore:
         self._device_payers = _Bounded()
         self._profiles = _Bounded()
         self._password_resets = _Bounded()
+        self._days = _Bounded()  # day key -> {day: [count, sum_minor]}
+        self._reviews: set[str] = set()
 
     def lookup(self, payment: PaymentFacts, place: Place, local_hour: int, now: datetime) -> History:
         keys = velocity_keys(payment, is_round_amount(payment.amount_minor, payment.currency))
@@ -229,7 +348,10 @@ class InMemoryFeatureStore:
             device_payers = 1 if payers is None else len(payers.seen) + (payment.payer_id not in payers.seen)
             profile = self._profiles.get(payment.payer_id)
             reset_at = self._password_resets.get(payment.payer_id)
-            return history_of(velocity, device_payers, profile, payment, place, local_hour, reset_at)
+            history = history_of(velocity, device_payers, profile, payment, place, local_hour, reset_at)
+            history.days = self._by_offset(payment, now)
+            history.under_review = any(key in self._reviews for key in review_keys(payment))
+            return history
 
     def record_attempt(self, payment: PaymentFacts, place: Place, now: datetime) -> None:
         keys = velocity_keys(payment, is_round_amount(payment.amount_minor, payment.currency))
@@ -244,6 +366,8 @@ class InMemoryFeatureStore:
             payers = self._device_payers.get_or_add(payment.device_id, lambda: _Distinct(WINDOWS[-1][1]))
             payers.evict(now_s)
             payers.add(now_s, payment.payer_id)
+            for kind in DAY_KINDS:
+                self._add_to_day(day_keys(payment)[kind], day_of(now_s), 1, payment.amount_minor)
 
     def record_success(self, payment: PaymentFacts, place: Place, local_hour: int, now: datetime) -> None:
         with self._lock:
@@ -261,6 +385,39 @@ class InMemoryFeatureStore:
     def record_password_reset(self, payer_id: str, at: datetime) -> None:
         with self._lock:
             self._password_resets.put(payer_id, at)
+
+    def record_fraud_report(self, payment: PaymentFacts, delta: int) -> None:
+        """A payment confirmed fraudulent (delta 1) or a report of it corrected to genuine (-1)."""
+        with self._lock:
+            for kind in FRAUD_KINDS:
+                self._add_to_day(day_keys(payment)[kind], day_of(payment.occurred_at), delta, 0)
+
+    def scope_days(self, payment: PaymentFacts, now: datetime) -> dict[str, DayTotals]:
+        with self._lock:
+            return self._by_offset(payment, now)
+
+    def open_reviews(self, keys: list[str], now: datetime) -> list[str]:
+        """Put scopes under review; the ones that were not already."""
+        with self._lock:
+            opened = [key for key in keys if key not in self._reviews]
+            self._reviews.update(opened)
+            return opened
+
+    def close_review(self, key: str) -> None:
+        with self._lock:
+            self._reviews.discard(key)
+
+    def _add_to_day(self, key: str | None, day: int, count: int, amount_minor: int) -> None:
+        if key is not None:
+            self._days.get_or_add(key, _DayCounter).add(day, count, amount_minor)
+
+    def _by_offset(self, payment: PaymentFacts, now: datetime) -> dict[str, DayTotals]:
+        today = day_of(now)
+        out = {}
+        for kind, key in day_keys(payment).items():
+            counter = self._days.get(key) if key is not None else None
+            out[kind] = counter.totals(today) if counter is not None else EMPTY_DAYS
+        return out
 
     def _totals(self, kind: str, key: str | None, currency: str, now_s: float) -> WindowTotals:
         velocity = self._windows[kind].get(f"{key}|{currency}") if key is not None else None

@@ -97,11 +97,11 @@ def _fit(train: pl.DataFrame, valid: pl.DataFrame, options: TrainingOptions) -> 
 def choose_thresholds(scores: np.ndarray, labels: np.ndarray, target_fpr: float, target_block_fpr: float) -> Thresholds:
     """The lowest scores that keep the legit share flagged at or under each target."""
     legit = np.sort(scores[~labels.astype(bool)])[::-1]
-    step_up = _threshold_for(legit, target_fpr)
-    return Thresholds(step_up, max(step_up, _threshold_for(legit, target_block_fpr)))
+    step_up = threshold_for(legit, target_fpr)
+    return Thresholds(step_up, max(step_up, threshold_for(legit, target_block_fpr)))
 
 
-def _threshold_for(legit_descending: np.ndarray, share: float) -> float:
+def threshold_for(legit_descending: np.ndarray, share: float) -> float:
     allowed = int(share * len(legit_descending))  # legit payments that may reach the threshold
     if allowed >= len(legit_descending):
         return 0.0
