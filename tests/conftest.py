@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 import structlog

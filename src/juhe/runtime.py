@@ -11,6 +11,7 @@ import structlog
 from juhe.channels.registry import CHANNELS, RunningSandbox, adapter_class, build_channel, sandbox_class, start_sandbox
 from juhe.config import Settings
 from juhe.db.engine import Database
+from juhe.http import async_client
 from juhe.payments.context import PaymentsContext
 
 log = structlog.get_logger()
@@ -43,7 +44,7 @@ class Runtime:
     def __init__(self, settings: Settings, db: Database, *, host_sandboxes: bool):
         self.settings = settings
         self.db = db
-        self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=HTTP_CONNECTIONS_MAX), timeout=10.0)
+        self.http = async_client(connections=HTTP_CONNECTIONS_MAX, timeout=10.0)
         self.sandboxes: dict[str, RunningSandbox] = {}
         self.pos_gateway = None
         self.pos_gateway_port: int | None = None

@@ -103,7 +103,7 @@ def test_the_overview_shows_balances_and_the_recent_payments_fragment(console):
 
 
 def _refunded(console, payment_id) -> int:
-    from juhe.payments.models import Payment, Refund
+    from juhe.payments.models import Refund
     from sqlalchemy import func, select
 
     with console.db.reader() as session:

@@ -46,8 +46,8 @@ def test_a_changed_timestamp_breaks_the_signature():
 
 
 @pytest.mark.parametrize("header", [
-    "", "garbage", f"t={T}", "v1=abc", f"t=abc,v1=abc", f"t={T},t={T},v1=abc", f"t={T},v1=é",
-    f"t=１２３,v1=abc", f"t={T}," + ",".join(["v1=ab"] * 5), f"t={T},v1=" + "a" * 2000,
+    "", "garbage", f"t={T}", "v1=abc", "t=abc,v1=abc", f"t={T},t={T},v1=abc", f"t={T},v1=é",
+    "t=１２３,v1=abc", f"t={T}," + ",".join(["v1=ab"] * 5), f"t={T},v1=" + "a" * 2000,
 ])
 def test_malformed_header_is_rejected_without_raising(header):
     assert verify(SECRET, header, BODY, now=T) is False

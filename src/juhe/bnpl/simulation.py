@@ -35,7 +35,6 @@ from juhe.channels.base import ChargeSucceeded, PaymentStatus, Scenario
 from juhe.db.engine import Database
 from juhe.ledger import verify_database
 from juhe.merchants import create_merchant
-from juhe.money import Money
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import MerchantChannel
 from juhe.risk.models import RiskPayerProfile

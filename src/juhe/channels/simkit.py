@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, Field
 
+from juhe.http import async_client
+
 NOTIFY_ATTEMPTS_MAX = 8
 NOTIFY_TIMEOUT_S = 5.0
 TIMEOUT_HANG_S = 15.0  # longer than any adapter's client timeout, so the caller gives up first
@@ -144,6 +146,7 @@ class Notifier:
         self.ack_ok = ack_ok
         self.delivered: list[tuple[str, int]] = []  # (url, status) of every attempt, for tests
         self._tasks: set[asyncio.Task] = set()
+        self._http = async_client(timeout=NOTIFY_TIMEOUT_S, verify=_tls_context())  # one pool: connections are kept between notifications
 
     def send(self, url: str, build: Callable[[], tuple[dict[str, str], bytes]]) -> None:
         """Schedule delivery; `build` makes headers and body afresh per attempt (new nonce/time)."""
@@ -163,18 +166,17 @@ class Notifier:
         if hold_s:
             await asyncio.sleep(hold_s)
         scale = self.injector.faults.retry_interval_scale
-        async with httpx.AsyncClient(timeout=NOTIFY_TIMEOUT_S, verify=_tls_context()) as client:
-            for wait_s in [0.0, *self.retry_schedule_s]:
-                await asyncio.sleep(wait_s * scale)
-                headers, body = build()
-                try:
-                    response = await client.post(url, content=body, headers=headers)
-                except httpx.HTTPError:
-                    self.delivered.append((url, 0))
-                    continue
-                self.delivered.append((url, response.status_code))
-                if self.ack_ok(response):
-                    return
+        for wait_s in [0.0, *self.retry_schedule_s]:
+            await asyncio.sleep(wait_s * scale)
+            headers, body = build()
+            try:
+                response = await self._http.post(url, content=body, headers=headers)
+            except httpx.HTTPError:
+                self.delivered.append((url, 0))
+                continue
+            self.delivered.append((url, response.status_code))
+            if self.ack_ok(response):
+                return
 
     async def drain(self) -> None:
         while self._tasks:

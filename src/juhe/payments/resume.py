@@ -7,7 +7,6 @@ import uuid
 
 from sqlalchemy import select
 
-from juhe.aml.errors import AmlError
 from juhe.aml.payment_screening import review_screening
 from juhe.channels.base import ChannelError
 from juhe.db.models import Merchant

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from juhe.db.pages import PAGE_MAX, Page, keyset, split
+from juhe.db.pages import Page, keyset, split
 
 from juhe.webhooks.models import ATTEMPTS, DELIVERIES, ENDPOINTS, EVENTS
 

@@ -32,6 +32,7 @@ from juhe.channels.base import (
     Scenario,
     StatementLine,
 )
+from juhe.http import async_client
 from juhe.money import Money, MoneyError
 
 A = TypeVar("A", bound=wire.Answer)
@@ -59,7 +60,7 @@ class AlipayChannel:
         self.config = config
         self._app_key = signing.load_private_key(config.app_private_key_file)
         self._alipay_key = signing.load_public_key(config.alipay_public_key_file)
-        self._http = http or httpx.AsyncClient(timeout=config.timeout_s)
+        self._http = http or async_client(timeout=config.timeout_s)
 
     async def create(self, request: ChargeRequest) -> ChargeCreated | ChargeSucceeded | Declined:
         if request.amount.currency != wire.CURRENCY:

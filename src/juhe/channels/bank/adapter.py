@@ -39,6 +39,7 @@ from juhe.channels.bank import camt053, pain001, pain002, signing, swift_mt940, 
 from juhe.channels.bank.pain002 import ItemStatus, StatusReport
 from juhe.channels.bank.statement import BankStatement, statement_lines
 from juhe.channels.bank.transfers import BIC, CNAPS, TransferItem, check_transfer
+from juhe.http import async_client
 from juhe.money import check_currency
 
 PAYMENT_STATES = {"settled": "succeeded", "rejected": "failed", "cancelled": "closed", "pending": "pending"}
@@ -108,7 +109,7 @@ class BankChannel:
         self.debtor = pain001.Debtor(
             config.debtor_name, config.debtor_account, config.debtor_bank, config.currency, config.customer_id
         )
-        self._http = http or httpx.AsyncClient()
+        self._http = http or async_client()
         self._private_key = signing.load_private_key(config.private_key_file)
         self._bank_key = signing.load_public_key(config.bank_public_key_file)
 

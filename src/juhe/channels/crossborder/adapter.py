@@ -40,6 +40,7 @@ from juhe.channels.base import (
     StatementLine,
 )
 from juhe.channels.crossborder import camt053, ecny, fx, iso, pacs002, pacs008, returns, signing, wire
+from juhe.http import async_client
 from juhe.money import Money, MoneyError
 
 XML = "application/xml"
@@ -71,7 +72,7 @@ class CrossBorderChannel:
 
     def __init__(self, config: CrossBorderConfig, http: httpx.AsyncClient | None = None):
         self.config = config
-        self._http = http or httpx.AsyncClient()
+        self._http = http or async_client()
         self._key = signing.load_private_key(config.private_key_file)
         self._bank_key = signing.load_public_key(config.bank_public_key_file)
         self._wallet_key = signing.load_private_key(config.wallet_private_key_file)

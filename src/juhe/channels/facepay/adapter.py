@@ -38,6 +38,7 @@ from juhe.channels.base import (
 )
 from juhe.channels.facepay import signing, wire
 from juhe.channels.facepay.wire import FaceCheck
+from juhe.http import async_client
 
 Answer = TypeVar("Answer", bound=BaseModel)
 PAYER_FIELDS = ("device_id", "face_token")  # ChargeRequest.payer of a face payment
@@ -71,7 +72,7 @@ class FacePayChannel:
 
     def __init__(self, config: FacePayConfig, http: httpx.AsyncClient | None = None):
         self.config = config
-        self._http = http or httpx.AsyncClient()
+        self._http = http or async_client()
         self._private_key = signing.load_private_key(config.merchant_private_key_file)
         self._facepay_key = signing.load_public_key(config.facepay_public_key_file)
 

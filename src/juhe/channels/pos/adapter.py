@@ -38,6 +38,7 @@ from juhe.channels.base import (
 )
 from juhe.channels.pos import signing, wire
 from juhe.channels.pos.link import IsoClient, LinkError, Originator, Outbox
+from juhe.http import async_client
 
 
 class PosConfig(BaseModel):
@@ -62,7 +63,7 @@ class PosChannel:
 
     def __init__(self, config: PosConfig, http: httpx.AsyncClient | None = None):
         self.config = config
-        self._http = http or httpx.AsyncClient()
+        self._http = http or async_client()
         mac_key = signing.load_key(config.mac_key_file, signing.MAC_KEY_BYTES)
         client = IsoClient(config.host, config.port, mac_key, config.timeout_s)
         self.link = Originator(

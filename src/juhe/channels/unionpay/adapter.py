@@ -37,6 +37,7 @@ from juhe.channels.base import (
     StatementLine,
 )
 from juhe.channels.unionpay import signing, wire
+from juhe.http import async_client
 
 SENT_MAX = 100_000  # orders and refunds remembered for queries and refunds
 STAMP_AGE_MAX_S = 366 * 24 * 3600  # refunds are accepted for up to a year
@@ -243,7 +244,7 @@ class UnionPayChannel:
         if self._http is not None:
             yield self._http
             return
-        async with httpx.AsyncClient(verify=self._tls) as client:
+        async with async_client(verify=self._tls) as client:
             yield client
 
 
