@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from juhe.db.pages import Page, keyset, split
+from juhe.db.pages import PAGE_MAX, Page, keyset, split  # noqa: F401 -- PAGE_MAX re-exported for the API
 from juhe.ledger.accounts import balance_of
 from juhe.ledger.posting import ACCOUNTS, ENTRIES, TXNS
 

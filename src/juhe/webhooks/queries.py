@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from juhe.db.pages import Page, keyset, split
+from juhe.db.pages import PAGE_MAX, Page, keyset, split  # noqa: F401 -- PAGE_MAX re-exported for the API
 
 from juhe.webhooks.models import ATTEMPTS, DELIVERIES, ENDPOINTS, EVENTS
 
