@@ -1,1 +1,1 @@
-"""Treasury: FX quotes now; forecasts, reserve advice and supply-chain finance later."""
+"""Treasury: FX quotes, cash-flow forecasts and reserve/investment advice, supply-chain finance."""

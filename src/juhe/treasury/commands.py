@@ -1,0 +1,11 @@
+"""`juhe treasury …`: the treasury's commands (registered on the CLI by juhe.cli).
+
+Cash-flow forecasts and advice live here; supply-chain finance and FX cost add theirs to the same group.
+"""
+
+from __future__ import annotations
+
+import typer
+
+treasury_app = typer.Typer(help="Treasury (资金): cash-flow forecasts and advice, supply-chain finance, FX cost.",
+                           no_args_is_help=True)
