@@ -104,5 +104,5 @@ def test_a_compromised_terminal_steps_up_all_its_payments_until_reviewed():
     assert at_terminal.action == "step_up" and any("R7" in reason for reason in at_terminal.reasons)
     assert at_terminal.features["under_compromise_review"] and elsewhere.features["under_compromise_review"] is False
     for key in opened:
-        store.close_review(key)
+        store.close_review(key, now)
     assert engine.decide(facts(12, now), now).action == "allow"

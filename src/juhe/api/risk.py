@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -32,13 +32,16 @@ from juhe.risk.facts import Decision, RiskError
 from juhe.risk.history import WARMUP_DAYS, PaymentHistory, dry_run_history, load_payment_history
 from juhe.risk.model import RiskModel
 from juhe.risk.rules import RuleSetError, parse_rules
+from juhe.risk import reports
+from juhe.risk.dbstore import DbFeatureStore
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"])
 RiskReader = Annotated[Caller, Depends(caller("risk"))]
 DRY_RUN_DAYS_MAX = 365
 INDUSTRIES_CACHED_MAX = 10_000
 _industries: dict[uuid.UUID, str | None] = {}
-STATUS = {"unknown_version": 404, "version_exists": 409, "no_registry": 503}
+STATUS = {"unknown_version": 404, "version_exists": 409, "no_registry": 503, "unknown_payment": 404,
+          "unknown_review": 404}
 RULE_SET_EXAMPLE = {"version": "2026-06-01.1", "rules": [
     {"id": "R1", "description": "5,000.00 or more from a new device", "then": "step_up",
      "if": {"all": [{"feature": "amount_minor", "op": ">=", "value": 500_000},
@@ -201,3 +204,84 @@ def dry_run_view(result: DryRun, history: PaymentHistory, days: int) -> dict:
                   for r in result.rules],
     }
 
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    payment_id: uuid.UUID
+    verdict: str = Field(description="fraud | genuine (a later report on the payment corrects the earlier one)")
+    reason: str = Field(max_length=reports.REASON_CHARS_MAX, examples=["cardholder denies: card stolen"])
+    learned_on: date | None = Field(None, description="the day it became known; default today")
+    source: str = Field("api", description="api | chargeback | dispute | case")
+    external_id: str | None = Field(None, description="chargeback or case reference: the same one twice is filed once")
+    merchant_id: uuid.UUID | None = Field(None, description="platform operator only: whose payment")
+
+
+class ReviewClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(examples=["terminal|T0000001"])
+    outcome: str = Field(max_length=reports.REASON_CHARS_MAX, examples=["terminal swapped, skimmer removed"])
+
+
+def feature_store(ctx: PaymentsContext) -> DbFeatureStore:
+    store = engine_risk(ctx).engine.pipeline.store
+    if not isinstance(store, DbFeatureStore):
+        raise ApiError(503, "risk_store_off", "this process keeps its risk features in memory: reports need the database")
+    return store
+
+
+def _merchant_of(who: Caller, merchant_id: uuid.UUID | None) -> uuid.UUID:
+    found = merchant_filter(who, merchant_id)
+    if found is None:
+        raise ApiError(422, "merchant_required", "the platform operator names the merchant (merchant_id)")
+    return found
+
+
+@router.post("/reports", status_code=201)
+def file_report(body: ReportIn, who: RiskReader, db: DatabaseDep, ctx: Ctx) -> dict:
+    """A payment confirmed fraudulent or genuine: it counts in its terminal's, store's and merchant's
+    confirmed fraud from now on, and may put them under review (step-up) when their fraud jumps."""
+    merchant_id = _merchant_of(who, body.merchant_id)
+    store = feature_store(ctx)
+    filed = reports.ReportIn(body.payment_id, body.verdict, body.source, body.learned_on or utcnow().date(),
+                             body.reason, who.actor, body.external_id)
+    with refusals(), db.session() as session, session.begin():
+        result = reports.file_report(session, store, merchant_id, filed)
+        view = report_view(result.report)
+    return {**view, "replayed": result.replayed, "opened_reviews": list(result.opened_reviews)}
+
+
+@router.get("/reports")
+def list_reports(who: RiskReader, db: DatabaseDep, payment_id: uuid.UUID | None = None,
+                 merchant_id: uuid.UUID | None = None,
+                 limit: Annotated[int, Query(ge=1, le=reports.PAGE_MAX)] = 100) -> dict:
+    """Reports newest first, the corrected ones too (`current` false, named by their correction)."""
+    with db.reader() as session:
+        found = reports.reports_of(session, merchant_filter(who, merchant_id), payment_id, limit)
+        return {"data": [report_view(r) for r in found]}
+
+
+@router.get("/reviews")
+def list_reviews(who: RiskReader, db: DatabaseDep) -> dict:
+    """Terminals, stores and merchants under review: every payment there is stepped up."""
+    with db.reader() as session:
+        found = reports.open_reviews(session, str(who.scope) if who.scope else None)
+        return {"data": [{"key": r.key, "merchant_id": r.merchant_id, "opened_at": r.opened_at.isoformat(),
+                          "figures": r.figures} for r in found]}
+
+
+@router.post("/reviews/close")
+def close_review(body: ReviewClose, who: RiskReader, db: DatabaseDep, ctx: Ctx) -> dict:
+    """Risk staff reviewed a scope: its payments are decided as usual again."""
+    store = feature_store(ctx)
+    with refusals(), db.session() as session, session.begin():
+        reports.close_review(session, store, str(who.scope) if who.scope else None, body.key, who.actor, body.outcome)
+    return {"key": body.key, "closed": True}
+
+
+def report_view(report) -> dict:
+    return {"id": str(report.id), "payment_id": str(report.payment_id), "merchant_id": str(report.merchant_id),
+            "verdict": report.verdict, "source": report.source, "external_id": report.external_id,
+            "learned_on": report.learned_on.isoformat(), "reason": report.reason, "reported_by": report.reported_by,
+            "corrects_id": str(report.corrects_id) if report.corrects_id else None, "current": report.current,
+            "created_at": report.created_at.isoformat()}

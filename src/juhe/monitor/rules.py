@@ -21,9 +21,10 @@ SUCCESS_RATE_DROP = "success_rate_drop"
 RECON_DIFFERENCE = "recon_difference"
 RESERVE_MISMATCH = "reserve_mismatch"
 SETTLEMENT_FAILURE = "settlement_failure"
+RISK_COMPROMISE = "risk_compromise"  # a terminal, store or merchant put under review (juhe.risk.reports)
 
 EVALUATED_KINDS = (LARGE_HIGH_FREQUENCY_TRANSFERS, SUCCESS_RATE_DROP)
-RAISED_KINDS = (RECON_DIFFERENCE, RESERVE_MISMATCH, SETTLEMENT_FAILURE)
+RAISED_KINDS = (RECON_DIFFERENCE, RESERVE_MISMATCH, SETTLEMENT_FAILURE, RISK_COMPROMISE)
 KINDS = EVALUATED_KINDS + RAISED_KINDS
 
 # Who answers an alert of a kind when no rule says otherwise.
@@ -33,6 +34,7 @@ DEFAULT_OWNERS = {
     RECON_DIFFERENCE: "role:finance",
     RESERVE_MISMATCH: "role:finance",
     SETTLEMENT_FAILURE: "role:finance",
+    RISK_COMPROMISE: "role:risk",
 }
 RESPONSE_HOURS_DEFAULT = 24
 RESPONSE_HOURS_MAX = 24 * 30
@@ -93,6 +95,7 @@ PARAMS: dict[str, tuple[Field, ...]] = {
     RECON_DIFFERENCE: (),
     RESERVE_MISMATCH: (),
     SETTLEMENT_FAILURE: (),
+    RISK_COMPROMISE: (),
 }
 
 

@@ -7,7 +7,7 @@ the reported payment (its terminal, store and merchant) are checked: the fraud r
 among the payments of the last RECENT_DAYS, against the weeks before. A jump (enough reports, a
 rate well above the scope's own past) opens a review: the `under_compromise_review` feature is
 true for every payment there and the default rule R7 steps them up — the cardholder's OTP stops a
-fraudster while a genuine customer pays on. Only risk staff close a review (`juhe.risk.reports`).
+fraudster while a genuine customer pays on. Only risk staff close a review (`juhe.risk.reports.close_review`).
 
 In a replay (training, evaluation) nobody reviews: `ReplayReviewer` stands in for risk staff and
 closes a review once no fraud was reported on the scope for `quiet_days` (the compromise is over).
@@ -18,7 +18,7 @@ opens reviews there (the caller, which knows the merchant, raises the alert).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from juhe.risk.facts import PaymentFacts
@@ -70,7 +70,7 @@ def after_fraud_report(store: FeatureStore, payment: PaymentFacts, now: datetime
         figures = figures_of(days[scope], days[f"{scope}_fraud"])
         if jumped(figures, scope):
             jumps[key] = figures
-    opened = store.open_reviews(list(jumps), now) if jumps else []
+    opened = store.open_reviews({key: asdict(f) for key, f in jumps.items()}, payment.merchant_id, now) if jumps else []
     return {key: jumps[key] for key in opened}
 
 
@@ -89,5 +89,5 @@ class ReplayReviewer:
     def review(self, store, now: datetime) -> None:
         quiet = timedelta(days=self.quiet_days)
         for key in [key for key, at in self.last_report.items() if now - at >= quiet]:
-            store.close_review(key)
+            store.close_review(key, now)
             del self.last_report[key]

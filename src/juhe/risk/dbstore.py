@@ -17,6 +17,13 @@ A read is one grouped query over a few indexed rows per key; an attempt is one u
 most 21 bucket rows, written in key order so that concurrent payments cannot deadlock.
 Merchant keys, which every payment of the merchant touches, are spread over shards so that
 concurrent payments rarely wait on one row's lock until the other's commit.
+
+Day buckets (grain DAY_S) in the same table keep a payer's spending per day and per terminal, store
+and merchant the attempts per day (written with the velocity buckets, in the same statement) and the
+fraud reported on them by the day of the payment (`record_fraud_report`, from juhe.risk.reports: a
+decision counts a report only once it has been committed). Open compromise reviews are rows of
+`risk_reviews`, read by the profile's statement; a unique index on open reviews lets two processes
+open the same one only once.
 """
 
 from __future__ import annotations
@@ -33,11 +40,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from juhe.db.engine import Database
+from juhe.db.models import new_id
 from juhe.risk.facts import PaymentFacts
 from juhe.risk.geo import Place
-from juhe.risk.models import RiskDevicePayer, RiskPayerProfile, RiskVelocityBucket
-from juhe.risk.store import (AMOUNTS_KEPT, EMPTY_TOTALS, PROFILE_ITEMS_MAX, WINDOWS, History, Profile, WindowTotals,
-                             history_of, is_round_amount, velocity_keys)
+from juhe.risk.models import RiskDevicePayer, RiskPayerProfile, RiskReview, RiskVelocityBucket
+from juhe.risk.store import (AMOUNTS_KEPT, DAY_KINDS, DAY_S, DAYS_KEPT, EMPTY_TOTALS, FRAUD_KINDS, PROFILE_ITEMS_MAX,
+                             SCOPES, WINDOWS, DayTotals, History, Profile, WindowTotals, by_offset, day_keys, day_of,
+                             history_of, is_round_amount, review_keys, velocity_keys)
 
 GRAINS_S = (10, 300, 3600)  # bucket span per window of WINDOWS: ≤ 7, 13 and 25 buckets per key
 SHARDED_KINDS = {"merchant": 4, "merchant_round": 4}  # shards of the keys every payment of a merchant writes
@@ -50,6 +59,7 @@ _bound: ContextVar[Session | None] = ContextVar("juhe_risk_session", default=Non
 BUCKETS = RiskVelocityBucket.__table__
 DEVICE_PAYERS = RiskDevicePayer.__table__
 PROFILES = RiskPayerProfile.__table__
+REVIEWS = RiskReview.__table__
 
 
 @contextmanager
@@ -84,16 +94,22 @@ class DbFeatureStore:
         keys = _bucket_keys(payment)
         velocity = _velocity(session, keys, now_s)
         totals = {kind: velocity.get(key, EMPTY_TOTALS) if key else EMPTY_TOTALS for kind, key in keys.items()}
-        row, device_payers = _profile_and_device(session, payment, now_s)
+        row, device_payers, under_review = _profile_and_device(session, payment, now_s)
         session.info[(PROFILE_SEEN, payment.payer_id)] = row  # record_success updates from it, if nobody else did
-        return history_of(totals, device_payers, _profile(row), payment, place, local_hour,
-                          row["password_reset_at"] if row else None)
+        history = history_of(totals, device_payers, _profile(row), payment, place, local_hour,
+                             row["password_reset_at"] if row else None)
+        history.days = _days(session, payment, now_s, _day_keys(payment))
+        history.under_review = under_review
+        return history
 
     def record_attempt(self, payment: PaymentFacts, place: Place, now: datetime) -> None:
         session = _session()
         now_s = int(now.timestamp())
-        rows = sorted((key, grain, now_s - now_s % grain, _shard(kind, payment))  # one lock order for all writers
-                      for kind, key in _bucket_keys(payment).items() if key for grain in GRAINS_S)
+        rows = [(key, grain, now_s - now_s % grain, _shard(kind, payment))
+                for kind, key in _bucket_keys(payment).items() if key for grain in GRAINS_S]
+        rows += [(key, DAY_S, day_of(now_s) * DAY_S, _shard(kind, payment))  # a day's attempts, in the same statement
+                 for kind, key in _day_keys(payment).items() if key and kind in DAY_KINDS]
+        rows.sort()  # one lock order for all writers
         if rows:
             _count_in_buckets(session, rows, payment.amount_minor)
         if not payment.device_id.startswith(UNKNOWN):
@@ -118,6 +134,41 @@ class DbFeatureStore:
         session.execute(update(PROFILES).where(PROFILES.c.payer_id == payer_id).values(password_reset_at=at))
 
 
+    def record_fraud_report(self, payment: PaymentFacts, delta: int) -> None:
+        """A payment confirmed fraudulent (delta 1) or a report of it corrected to genuine (-1), counted
+        on the day the payment happened, from now on (a decision before this saw none of it)."""
+        session = _session()
+        day_s = day_of(payment.occurred_at) * DAY_S
+        keys = sorted(key for kind, key in _day_keys(payment).items() if key and kind in FRAUD_KINDS)
+        for key in keys:
+            insert = _insert(session, BUCKETS).values(key=key, grain_s=DAY_S, bucket_s=day_s, shard=0, count=delta,
+                                                      sum_minor=0)
+            session.execute(insert.on_conflict_do_update(index_elements=["key", "grain_s", "bucket_s", "shard"],
+                                                         set_={"count": BUCKETS.c.count + delta}))
+
+    def scope_days(self, payment: PaymentFacts, now: datetime) -> dict[str, DayTotals]:
+        keys = {kind: key for kind, key in _day_keys(payment).items() if kind != "payer"}
+        return _days(_session(), payment, int(now.timestamp()), keys)
+
+    def open_reviews(self, jumps: dict[str, dict], merchant_id: str, now: datetime) -> list[str]:
+        """Open a review per scope key not under one already (a unique index on open reviews: two
+        processes opening the same one store it once); the keys opened."""
+        session = _session()
+        opened = []
+        for key in sorted(jumps):
+            insert = _insert(session, REVIEWS).values(id=new_id(), key=key, merchant_id=merchant_id, figures=jumps[key],
+                                                      opened_at=now)
+            insert = insert.on_conflict_do_nothing(index_elements=["key"], index_where=REVIEWS.c.closed_at.is_(None))
+            if session.execute(insert.returning(REVIEWS.c.key)).first() is not None:  # rowcount: -1 on psycopg here
+                opened.append(key)
+        return opened
+
+    def close_review(self, key: str, now: datetime, closed_by: str = "replay", outcome: str = "") -> bool:
+        closed = _session().execute(update(REVIEWS).where(REVIEWS.c.key == key, REVIEWS.c.closed_at.is_(None))
+                                    .values(closed_at=now, closed_by=closed_by, outcome=outcome).returning(REVIEWS.c.id))
+        return closed.first() is not None
+
+
 def purge_expired(session: Session, now: datetime) -> int:
     """Delete buckets and device sightings no window can reach any more (the worker, in its own transaction)."""
     now_s = int(now.timestamp())
@@ -125,6 +176,8 @@ def purge_expired(session: Session, now: datetime) -> int:
     for grain, (_, span_s) in zip(GRAINS_S, WINDOWS):
         deleted += session.execute(delete(BUCKETS).where(BUCKETS.c.grain_s == grain,
                                                          BUCKETS.c.bucket_s <= now_s - span_s - grain)).rowcount
+    deleted += session.execute(delete(BUCKETS).where(BUCKETS.c.grain_s == DAY_S,
+                                                     BUCKETS.c.bucket_s <= (day_of(now_s) - DAYS_KEPT) * DAY_S)).rowcount
     return deleted + session.execute(delete(DEVICE_PAYERS).where(DEVICE_PAYERS.c.last_seen_s <= now_s - DEVICE_SPAN_S)).rowcount
 
 
@@ -140,6 +193,35 @@ def _bucket_keys(payment: PaymentFacts) -> dict[str, str | None]:
     keys = velocity_keys(payment, is_round_amount(payment.amount_minor, payment.currency))
     return {kind: None if key is None or key.startswith(UNKNOWN) else f"{kind}|{key}|{payment.currency}"
             for kind, key in keys.items()}
+
+
+def _day_keys(payment: PaymentFacts) -> dict[str, str | None]:
+    """The stored day keys (dataset kinds DAY_KINDS and FRAUD_KINDS); None where unknown or absent."""
+    return {kind: None if key is None or UNKNOWN in key else key for kind, key in day_keys(payment).items()}
+
+
+# Day buckets of a few keys over the days kept, summed over shards.
+_DAYS_PG = text("SELECT key, bucket_s, sum(count), sum(sum_minor) FROM risk_velocity_buckets "
+                f"WHERE key = ANY(CAST(:keys AS varchar[])) AND grain_s = {DAY_S} AND bucket_s > :after "
+                "GROUP BY key, bucket_s")
+_DAYS = (select(BUCKETS.c.key, BUCKETS.c.bucket_s, func.sum(BUCKETS.c.count), func.sum(BUCKETS.c.sum_minor))
+         .where(BUCKETS.c.key.in_(bindparam("keys", expanding=True)), BUCKETS.c.grain_s == DAY_S,
+                BUCKETS.c.bucket_s > bindparam("after"))
+         .group_by(BUCKETS.c.key, BUCKETS.c.bucket_s))
+
+
+def _days(session: Session, payment: PaymentFacts, now_s: int, keys: dict[str, str | None]) -> dict[str, DayTotals]:
+    """Per day kind the day totals back from today (an unknown key: none)."""
+    wanted = [key for key in keys.values() if key]
+    found: dict[str, dict[int, tuple[int, int]]] = {}
+    if wanted:
+        today = day_of(now_s)
+        params = {"keys": wanted, "after": (today - DAYS_KEPT) * DAY_S}
+        query = _DAYS_PG if session.get_bind().dialect.name == "postgresql" else _DAYS
+        for key, bucket_s, count, total in session.execute(query, params):
+            found.setdefault(key, {})[bucket_s // DAY_S] = (int(count), int(total))
+    today = day_of(now_s)
+    return {kind: by_offset(found.get(key, {}), today) for kind, key in keys.items()}
 
 
 # PostgreSQL: every bucket in one statement of fixed text (arrays in, nothing to compile per call).
@@ -206,18 +288,22 @@ _PROFILE_AND_DEVICE = (
     select(*PROFILES.c,
            select(func.count()).where(_SIGHTINGS).scalar_subquery().label("device_payers"),
            select(func.count()).where(_SIGHTINGS, DEVICE_PAYERS.c.payer_id == bindparam("payer"))
-           .scalar_subquery().label("payer_on_device"))
+           .scalar_subquery().label("payer_on_device"),
+           select(func.count()).where(REVIEWS.c.key.in_([bindparam(f"review_{scope}") for scope in SCOPES]),
+                                      REVIEWS.c.closed_at.is_(None)).scalar_subquery().label("open_reviews"))
     .select_from(_ONE_ROW.outerjoin(PROFILES, PROFILES.c.payer_id == bindparam("payer")))
 )
 
 
 def _profile_and_device(session: Session, payment: PaymentFacts, now_s: int):
-    """The payer's stored profile (None: never seen) and the distinct payers on the device in 24 h,
-    this payment's payer included — in one statement."""
+    """The payer's stored profile (None: never seen), the distinct payers on the device in 24 h,
+    this payment's payer included, and whether its terminal, store or merchant is under review — in one statement."""
+    reviews = dict.fromkeys((f"review_{scope}" for scope in SCOPES), None)  # a fixed shape: compiled once
+    reviews |= {f"review_{key.split('|', 1)[0]}": key for key in review_keys(payment)}
     row = session.execute(_PROFILE_AND_DEVICE, {"payer": payment.payer_id, "device": payment.device_id,
-                                                "after": now_s - DEVICE_SPAN_S}).one()._mapping
+                                                "after": now_s - DEVICE_SPAN_S, **reviews}).one()._mapping
     device_payers = 1 if payment.device_id.startswith(UNKNOWN) else row["device_payers"] + (not row["payer_on_device"])
-    return (row if row["payer_id"] is not None else None), device_payers
+    return (row if row["payer_id"] is not None else None), device_payers, row["open_reviews"] > 0
 
 
 def _profile(row) -> Profile | None:

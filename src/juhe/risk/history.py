@@ -62,6 +62,8 @@ class PaymentRow:
     created_at: datetime
     payer: dict  # request payer fields, as far as they were kept
     went_through: bool
+    store_id: uuid.UUID | None = None
+    terminal_id: str | None = None  # a store terminal's payment keeps it in the metadata (payments.gates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,8 @@ def facts_of(row: PaymentRow) -> PaymentFacts:
     """The facts the engine was given for this payment (payments' risk hook mapping)."""
     return payment_facts({"id": str(row.id), "merchant_id": str(row.merchant_id), "amount_minor": row.amount_minor,
                           "currency": row.currency, "customer_id": row.customer_id, "payer": row.payer,
-                          "industry": row.industry, "at": row.created_at})
+                          "industry": row.industry, "at": row.created_at,
+                          "store_id": str(row.store_id) if row.store_id else None, "terminal_id": row.terminal_id})
 
 
 def went_through(risk: dict | None, challenge_status: str | None) -> bool:
@@ -128,26 +131,36 @@ def payer_of(metadata: dict | None, challenge_request: dict | None) -> dict:
     return {name: source[name] for name in PAYER_FIELDS if source.get(name) not in (None, "")}
 
 
+def load_payment(session: Session, merchant_id: uuid.UUID, payment_id: uuid.UUID) -> PaymentRow | None:
+    """One payment of the merchant as the engine saw it (None: no such payment of this merchant)."""
+    found = session.execute(_select().where(Payment.merchant_id == merchant_id, Payment.id == payment_id)).first()
+    return _row(*found) if found else None
+
+
+def _select():
+    return (
+        select(Payment.id, Payment.merchant_id, Merchant.industry, Payment.amount_minor, Payment.currency,
+               Payment.customer_id, Payment.created_at, Payment.meta, Payment.risk, VerificationChallenge.request,
+               VerificationChallenge.status, Payment.store_id)
+        .join(Merchant, Merchant.id == Payment.merchant_id)
+        .outerjoin(VerificationChallenge, VerificationChallenge.payment_id == Payment.id)
+    )
+
+
 def _query(merchant_id: uuid.UUID | None, start: datetime, end: datetime):
     window = [Payment.created_at >= start, Payment.created_at < end]
     if merchant_id is not None:
         window.append(Payment.merchant_id == merchant_id)
-    return (
-        select(Payment.id, Payment.merchant_id, Merchant.industry, Payment.amount_minor, Payment.currency,
-               Payment.customer_id, Payment.created_at, Payment.meta, Payment.risk, VerificationChallenge.request,
-               VerificationChallenge.status)
-        .join(Merchant, Merchant.id == Payment.merchant_id)
-        .outerjoin(VerificationChallenge, VerificationChallenge.payment_id == Payment.id)
-        .where(*window)
-        .order_by(Payment.created_at, Payment.id)
-        .limit(PAYMENTS_MAX + 1)  # one more than allowed: enough to know the window is too large
-    )
+    return (_select().where(*window).order_by(Payment.created_at, Payment.id)
+            .limit(PAYMENTS_MAX + 1))  # one more than allowed: enough to know the window is too large
 
 
 def _row(payment_id, merchant_id, industry, amount_minor, currency, customer_id, created_at, metadata, risk,
-         challenge_request, challenge_status) -> PaymentRow:
+         challenge_request, challenge_status, store_id) -> PaymentRow:
+    terminal = (metadata or {}).get("terminal_id")
     return PaymentRow(payment_id, merchant_id, industry, amount_minor, currency, customer_id, created_at,
-                      payer_of(metadata, challenge_request), went_through(risk, challenge_status))
+                      payer_of(metadata, challenge_request), went_through(risk, challenge_status), store_id,
+                      terminal if isinstance(terminal, str) and terminal else None)
 
 
 def _record(facts: PaymentFacts, through: bool) -> tuple:

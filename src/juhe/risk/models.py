@@ -8,12 +8,15 @@ they would be reference-free tables of their own, distributed by `key`.
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String
+from sqlalchemy import (BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, SmallInteger, String,
+                        UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from juhe.db.models import Base
+from juhe.db.models import Base, new_id
+from juhe.db.types import utcnow
 
 
 class RiskVelocityBucket(Base):
@@ -67,3 +70,43 @@ class RiskActivation(Base):
     version: Mapped[str | None] = mapped_column(String(64))  # None: no model (rules and amount tiers only)
     rules: Mapped[dict | None] = mapped_column()
     activated_at: Mapped[datetime] = mapped_column()
+
+
+class RiskFraudReport(Base):
+    """A payment confirmed fraudulent or genuine: through the API, an acquirer's chargeback, a wallet
+    dispute or a risk case's outcome. Append-only, the audit of what was known when: a later report on
+    the same payment corrects the one before (`corrects_id`; only the latest is `current`)."""
+
+    __tablename__ = "risk_fraud_reports"
+    __table_args__ = (Index("ix_risk_fraud_reports_merchant_payment", "merchant_id", "payment_id"),
+                      UniqueConstraint("merchant_id", "source", "external_id"))  # a file read twice counts once
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    merchant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("merchants.id"))
+    payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments.id"))
+    verdict: Mapped[str] = mapped_column(String(8))  # fraud | genuine
+    source: Mapped[str] = mapped_column(String(16))  # api | chargeback | dispute | case
+    external_id: Mapped[str | None] = mapped_column(String(64))  # the chargeback's, dispute's or case's reference
+    learned_on: Mapped[date] = mapped_column(Date)  # the day it became known (a chargeback's date)
+    reason: Mapped[str] = mapped_column(String(255))
+    reported_by: Mapped[str] = mapped_column(String(128))
+    corrects_id: Mapped[uuid.UUID | None] = mapped_column()
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RiskReview(Base):
+    """A terminal, store or merchant whose confirmed fraud jumped: all its payments are stepped up
+    while the review is open (closed_at None); only risk staff close it."""
+
+    __tablename__ = "risk_reviews"
+    __table_args__ = (Index("ux_risk_reviews_open_key", "key", unique=True, sqlite_where=text("closed_at IS NULL"),
+                            postgresql_where=text("closed_at IS NULL")),
+                      Index("ix_risk_reviews_merchant_opened", "merchant_id", "opened_at"))
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    key: Mapped[str] = mapped_column(String(300))  # "terminal|<id>", "store|<id>", "merchant|<id>"
+    merchant_id: Mapped[str] = mapped_column(String(128))  # as the engine's facts name it
+    figures: Mapped[dict] = mapped_column(default=dict)  # what opened it (compromise.ScopeFigures)
+    opened_at: Mapped[datetime] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    closed_by: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str | None] = mapped_column(String(255))

@@ -90,7 +90,9 @@ class FeatureStore(Protocol):
 
     def scope_days(self, payment: PaymentFacts, now: datetime) -> dict[str, DayTotals]: ...
 
-    def open_reviews(self, keys: list[str], now: datetime) -> list[str]: ...
+    def open_reviews(self, jumps: dict[str, dict], merchant_id: str, now: datetime) -> list[str]: ...
+
+    def close_review(self, key: str, now: datetime, closed_by: str = "replay", outcome: str = "") -> bool: ...
 
 
 def velocity_keys(payment: PaymentFacts, round_amount: bool) -> dict[str, str | None]:
@@ -396,16 +398,19 @@ class InMemoryFeatureStore:
         with self._lock:
             return self._by_offset(payment, now)
 
-    def open_reviews(self, keys: list[str], now: datetime) -> list[str]:
-        """Put scopes under review; the ones that were not already."""
+    def open_reviews(self, jumps: dict[str, dict], merchant_id: str, now: datetime) -> list[str]:
+        """Put scopes ("terminal|T1": what opened it) under review; the ones that were not already."""
         with self._lock:
-            opened = [key for key in keys if key not in self._reviews]
+            opened = [key for key in jumps if key not in self._reviews]
             self._reviews.update(opened)
             return opened
 
-    def close_review(self, key: str) -> None:
+    def close_review(self, key: str, now: datetime, closed_by: str = "replay", outcome: str = "") -> bool:
+        """Whether an open review of `key` was closed."""
         with self._lock:
+            was_open = key in self._reviews
             self._reviews.discard(key)
+            return was_open
 
     def _add_to_day(self, key: str | None, day: int, count: int, amount_minor: int) -> None:
         if key is not None:
