@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
 
 from juhe.api.audit_trail import AuditTrail
+from juhe.api import openapi
 from juhe.api import aml, audit, bnpl, subscriptions, errors, risk, fx, health, installments, invoices, ledger, merchants, monitor, orders, pay_pages, payments, qr_codes, receipts, reconciliations, settlements, terminals, trace, transfers, webhooks
 from juhe import loop_lag
 from juhe.console.app import install as install_console
@@ -86,6 +87,7 @@ def create_app(database: Database | None = None, runtime: Runtime | None = None,
     errors.install(app)
     for module in (health, merchants, ledger, payments, bnpl, subscriptions, qr_codes, pay_pages, installments, terminals, transfers, fx, webhooks, monitor, reconciliations, settlements, aml, risk, trace, audit, receipts, invoices, orders):
         app.include_router(module.router)
+    openapi.install(app)  # bearer keys, roles, Idempotency-Key, problem+json, links (api/openapi.py)
     install_console(app)  # the web console at /console, on the same database and services
 
     app.add_middleware(AuditTrail)

@@ -51,6 +51,7 @@ def require(*roles: str):
             raise ApiError(403, "forbidden", f"this needs one of the roles: {', '.join(('admin',) + roles)}")
         return principal
 
+    check.roles = roles  # the OpenAPI document names them (api/openapi.py)
     return check
 
 
@@ -85,4 +86,5 @@ def caller(*roles: str):
             raise ApiError(403, "forbidden", f"this needs one of the roles: {', '.join(('admin',) + roles)}")
         return Caller(principal.merchant_id, f"api_key:{principal.key_id}")
 
+    resolve.roles, resolve.platform = roles, True  # the OpenAPI document names them (api/openapi.py)
     return resolve

@@ -18,11 +18,14 @@ router = APIRouter(prefix="/v1/fx", tags=["fx"])
 Dealer = Annotated[Principal, Depends(require("business", "finance"))]
 
 
+CURRENCY = r"^[A-Z]{3}$"  # an ISO 4217 code's shape; "000" once reached the channel's wire model and was a 500
+
+
 class QuoteIn(BaseModel):
-    sell_currency: str = Field(min_length=3, max_length=3, examples=["CNY"])
-    buy_currency: str = Field(min_length=3, max_length=3, examples=["USD"])
+    sell_currency: str = Field(pattern=CURRENCY, examples=["CNY"])
+    buy_currency: str = Field(pattern=CURRENCY, examples=["USD"])
     amount_minor: int = Field(gt=0, le=AMOUNT_MAX)
-    currency: str = Field(min_length=3, max_length=3, description="the currency of amount_minor: either side")
+    currency: str = Field(pattern=CURRENCY, description="the currency of amount_minor: either side")
 
 
 @router.post("/quotes", status_code=201)

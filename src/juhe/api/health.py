@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import text
@@ -30,7 +31,7 @@ def readyz(db: DatabaseDep) -> dict:
     return {"status": "ready", "database": db.dialect}
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)  # the document says text/plain, as Prometheus reads it
 def metrics() -> Response:
     return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
 

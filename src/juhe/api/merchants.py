@@ -57,6 +57,8 @@ def create_merchant(body: MerchantIn, session: SessionDep, authorization: str = 
     """Platform operators only (JUHE_PLATFORM_TOKEN): a merchant and its first admin key."""
     token = get_settings().platform_token
     presented = authorization.removeprefix("Bearer ").strip().encode()
+    if not presented:  # no credentials at all is a 401, as everywhere else
+        raise ApiError(401, "unauthorized", "send the platform operator token as 'Authorization: Bearer <token>'")
     if not token or not hmac.compare_digest(presented, token.encode()):
         raise ApiError(403, "forbidden", "creating merchants needs the platform operator token")
     merchant = merchants.create_merchant(session, body.name, body.industry)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from juhe.api.deps import Caller, DatabaseDep, caller, get_db, get_principal, require
 from juhe.api.errors import ApiError
 from juhe.api.monitor import merchant_filter
+from juhe.api.openapi import ROLES_KEY
 from juhe.api.payments import Ctx
 from juhe.db.engine import Database
 from juhe.db.models import Merchant, new_id
@@ -96,7 +97,7 @@ _may_decide = require("risk", "business")  # require()'s role check, called dire
 
 # One hop to the database's threads for the key lookup, the industry and the decision (which
 # reads and records velocity): FastAPI's sync dependencies would each take a hop of their own.
-@router.post("/decisions")
+@router.post("/decisions", openapi_extra={ROLES_KEY: ["admin", *_may_decide.roles]})  # checked in _decide
 async def decide(body: DecisionIn, request: Request) -> dict:
     """Allow, step up or block a payment that is not (yet) a Juhe payment, as a Juhe payment would be."""
     db = get_db(request)
