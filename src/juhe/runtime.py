@@ -112,6 +112,16 @@ def _housekeeping(db, expire_holds, purge_expired, purge_risk_buckets) -> None:
         purge_risk_buckets(session, datetime.now(timezone.utc))
 
 
+def _retraining(runtime: Runtime):
+    from juhe.payments.risk_hook import EngineRisk
+    from juhe.risk.retrain import Retraining
+
+    risk = runtime.payments.risk
+    if not isinstance(risk, EngineRisk) or risk.registry is None:
+        return None
+    return Retraining(runtime.db, risk.registry, risk.activate_model)
+
+
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     """Poll payments and refunds, deliver webhooks, expire holds, purge old idempotency keys."""
     from juhe.api.idempotency import purge_expired
@@ -134,6 +144,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     receipts = ReceiptWorker(runtime.db, runtime.settings.channel_mode)
     loop = asyncio.get_running_loop()
     aml_from = loop.time() + AML_FIRST_RUN_DELAY_S
+    retraining = _retraining(runtime)
     while not stop.is_set():
         try:
             await poll_due(runtime.payments)
@@ -150,6 +161,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             await subscriptions_due(runtime.payments, datetime.now(timezone.utc))  # periods, trials, collections, dunning
             await asyncio.to_thread(trace.run_if_due)  # payment events and ledger transactions into the Merkle log
             await asyncio.to_thread(receipts.run_if_due)  # a receipt (and its record in the log) for each success; invoices due
+            if retraining is not None:  # champion/challenger on the fraud reports, weekly, in a thread of its own
+                await asyncio.to_thread(retraining.start_if_due, datetime.now(timezone.utc))
         except Exception:  # the loop must survive one bad round; the error is logged
             log.exception("worker round failed")
         try:

@@ -32,9 +32,9 @@ from juhe.risk.dryrun import DryRun
 from juhe.risk.facts import Decision, RiskError
 from juhe.risk.history import WARMUP_DAYS, PaymentHistory, dry_run_history, load_payment_history
 from juhe.risk.model import RiskModel
-from juhe.risk.rules import RuleSetError, parse_rules
 from juhe.risk import reports
 from juhe.risk.dbstore import DbFeatureStore
+from juhe.risk.rules import RuleSetError, parse_rules
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"])
 RiskReader = Annotated[Caller, Depends(caller("risk"))]

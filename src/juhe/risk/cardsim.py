@@ -22,9 +22,9 @@ compromise rates scaled to the population, so the fraud mix stays the handbook's
 
 The rows are a HISTORY frame (juhe.risk.dataset): amounts in the grid's unit are minor units × 100
 of CNY; the card is the customer's; card present, the payer shows no device of its own (the
-device is unknown, as the payments' risk hook records a POS payment) and the IP is the terminal's;
-terminals are grouped in stores and stores in merchants, so that
-merchant- and store-level features have something to add up.
+device is unknown, as the payments' risk hook records a POS payment) and the IP is the terminal's,
+all in one region; terminals are grouped in stores and stores in merchants, so that merchant- and
+store-level features have something to add up.
 """
 
 from __future__ import annotations
@@ -144,7 +144,9 @@ def _frame(sim: Simulation, rng, customer, day, second, terminal, amount, fraud_
         "currency": "CNY",
         "card_id": [f"card{c}" for c in customer],
         "device_id": [f"unknown:tx{i}" for i in range(len(day))],  # card present: no device of the payer's
-        "ip": [f"58.{16 + t % 8}.{(t // 8) % 256}.{t % 251 + 1}" for t in terminal],
+        # The handbook's grid is one town: every terminal's address geolocates to one region (spread over
+        # regions, a customer's walk between two shops read as impossible travel).
+        "ip": [f"58.16.{(t // 251) % 256}.{t % 251 + 1}" for t in terminal],
         "latitude": pl.Series([None] * len(day), dtype=pl.Float64),
         "longitude": pl.Series([None] * len(day), dtype=pl.Float64),
         "is_fraud": fraud_type != None,  # noqa: E711 (numpy elementwise)

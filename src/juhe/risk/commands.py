@@ -4,6 +4,7 @@
     juhe risk simulate --out FILE.csv        card payments from the ULB/Worldline handbook's simulator (risk.cardsim)
     juhe risk train [--data FILE.csv]        train on history (default: generated, seed 1), save, activate
     juhe risk evaluate [--data FILE.csv]     the active model + rules on a held-out set (default: generated, seed 2)
+    juhe risk retrain --database URL        champion/challenger on the platform's payments and fraud reports
     juhe risk dry-run RULES [--data …]       what a rule set would fire on and block, before activating it
     juhe risk activate-rules RULES           validate, save and activate a rule set (JSON or YAML)
     juhe risk activate-model VERSION         make a saved model the active one (roll forward or back)
@@ -262,6 +263,52 @@ def _baseline(model, history, data: Path | None, scored_from_days: float, label_
                              test_from=test_from, label_delay_days=label_delay_days)
     return {"model": "HistGradientBoostingClassifier", "train_rows": scores.train_rows,
             **at_operating_point(scores.scores, scores.labels, scores.fraud_types)}
+
+
+@risk_app.command("retrain")
+def retrain_command(
+    database: str = typer.Option(..., "--database", envvar="JUHE_DATABASE_URL",
+                                 help="The platform's database: its payments and fraud reports."),
+    folder: Path = DIR,
+    history_days: int = typer.Option(90, "--history-days", help="Days of payments to learn from."),
+    latest_days: int = typer.Option(14, "--latest-days", help="The latest days both models are judged on."),
+    label_delay_days: float = LABEL_DELAY,
+    as_json: bool = typer.Option(False, "--json", help="Print {champion, challenger, promoted, tested_from, "
+                                 "trained_until}; champion and challenger hold version, auprc, interception_rate, "
+                                 "false_positive_rate, by_typology."),
+) -> None:
+    """Champion/challenger: train on the platform's own payments labelled by their fraud reports, judge the
+    new model beside the active one on the latest weeks, and activate it only if it scores better."""
+    from datetime import datetime, timezone
+
+    from juhe.db.engine import Database
+    from juhe.risk.retrain import run_contest
+
+    registry = registry_at(folder)
+
+    def activate(version: str) -> None:
+        registry.activate_model(version)
+        _publish(database, "model", version)
+
+    db = Database(database)
+    try:
+        contest = run_contest(db, registry, activate, datetime.now(timezone.utc), history_days, latest_days,
+                              label_delay_days)
+    except RiskError as error:
+        fail(str(error), 1)
+    finally:
+        db.dispose()
+    report = contest.report()
+    if as_json:
+        print(json.dumps(report))
+        return
+    for role in ("champion", "challenger"):
+        figures = report[role]
+        console.print(f"{role:10} " + (f"{figures['version']}: AUPRC {figures['auprc']:.4f}, "
+                                       f"{figures['interception_rate']:.2%} intercepted at "
+                                       f"{figures['false_positive_rate']:.2%} false positives"
+                                       if figures and "auprc" in figures else "none that can score"))
+    console.print("challenger [bold]promoted[/bold]" if contest.promoted else "the champion stays")
 
 
 @risk_app.command("dry-run")
