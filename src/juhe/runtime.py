@@ -112,6 +112,17 @@ def _housekeeping(db, expire_holds, purge_expired, purge_risk_buckets) -> None:
         purge_risk_buckets(session, datetime.now(timezone.utc))
 
 
+def _dispute_intake(runtime: Runtime):
+    from juhe.payments.risk_hook import EngineRisk
+    from juhe.risk.chargebacks import DisputeIntake
+    from juhe.risk.dbstore import DbFeatureStore
+
+    risk = runtime.payments.risk
+    if not isinstance(risk, EngineRisk) or not isinstance(risk.engine.pipeline.store, DbFeatureStore):
+        return None
+    return DisputeIntake(runtime.db, risk.engine.pipeline.store, runtime.payments.channels)
+
+
 def _retraining(runtime: Runtime):
     from juhe.payments.risk_hook import EngineRisk
     from juhe.risk.retrain import Retraining
@@ -145,6 +156,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     aml_from = loop.time() + AML_FIRST_RUN_DELAY_S
     retraining = _retraining(runtime)
+    disputes = _dispute_intake(runtime)
     while not stop.is_set():
         try:
             await poll_due(runtime.payments)
@@ -161,6 +173,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             await subscriptions_due(runtime.payments, datetime.now(timezone.utc))  # periods, trials, collections, dunning
             await asyncio.to_thread(trace.run_if_due)  # payment events and ledger transactions into the Merkle log
             await asyncio.to_thread(receipts.run_if_due)  # a receipt (and its record in the log) for each success; invoices due
+            if disputes is not None:  # chargeback files of the last days, filed as fraud reports
+                await disputes.run_if_due(datetime.now(timezone.utc).date())
             if retraining is not None:  # champion/challenger on the fraud reports, weekly, in a thread of its own
                 await asyncio.to_thread(retraining.start_if_due, datetime.now(timezone.utc))
         except Exception:  # the loop must survive one bad round; the error is logged

@@ -149,6 +149,23 @@ class StatementLine:
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class Dispute:
+    """A payment the payer disputed at the channel, days or weeks later: an acquirer's chargeback or a
+    wallet's complaint. `fraud`: the reason says the payer did not make it (stolen card, account taken
+    over), not that the goods were wrong. Channels that send them offer `download_disputes(day)` (the
+    day's file, bytes) and `parse_disputes(raw)`."""
+
+    dispute_id: str  # the channel's case number
+    payment_id: str  # our order number as the channel knows it
+    kind: Literal["chargeback", "dispute"]
+    reason_code: str
+    reason: str
+    fraud: bool
+    amount: Money
+    opened_on: date
+
+
 class Channel(Protocol):
     code: str
     scenarios: frozenset[Scenario]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -40,6 +40,9 @@ SOURCES = ("api", "chargeback", "dispute", "case")
 REASON_CHARS_MAX = 255
 EXTERNAL_ID_CHARS_MAX = 64
 PAGE_MAX = 500
+# Dates are the reporter's local ones (an acquirer in Beijing dates a chargeback a day ahead of UTC
+# in the evening): a date is refused only where no time zone could give it.
+DAY_AHEAD_MAX = timedelta(hours=14)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,7 @@ def file_report(session: Session, store: DbFeatureStore, merchant_id: uuid.UUID,
     payment = load_payment(session, merchant_id, report.payment_id)
     if payment is None:
         raise RiskError("unknown_payment", f"no payment {report.payment_id} of this merchant")
-    if report.learned_on < payment.created_at.date():
+    if report.learned_on < (payment.created_at - DAY_AHEAD_MAX).date():
         raise RiskError("bad_report", "learned_on is before the payment was made")
     previous = _current(session, merchant_id, report.payment_id, lock=True)
     row = RiskFraudReport(merchant_id=merchant_id, payment_id=report.payment_id, verdict=report.verdict,
@@ -105,7 +108,7 @@ def _check(report: ReportIn, now: datetime) -> None:
         problems.append(f"reason must be 1 to {REASON_CHARS_MAX} characters")
     if report.external_id is not None and not 0 < len(report.external_id) <= EXTERNAL_ID_CHARS_MAX:
         problems.append(f"external_id must be 1 to {EXTERNAL_ID_CHARS_MAX} characters")
-    if report.learned_on > now.date():
+    if report.learned_on > (now + DAY_AHEAD_MAX).date():
         problems.append("learned_on is in the future")
     if problems:
         raise RiskError("bad_report", "; ".join(problems))

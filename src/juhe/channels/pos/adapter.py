@@ -28,6 +28,7 @@ from juhe.channels.base import (
     ChargeRequest,
     ChargeSucceeded,
     Declined,
+    Dispute,
     InvalidNotification,
     NotificationAck,
     PaymentStatus,
@@ -132,19 +133,29 @@ class PosChannel:
         return NotificationAck(status_code=204 if accepted else 400, body=b"", media_type="text/plain")
 
     async def download_statement(self, business_date: date) -> bytes:
-        url = f"{self.config.base_url}/settlement/{self.config.merchant_id}/{business_date:%Y%m%d}.csv"
+        return await self._settlement_file("settlement", business_date)
+
+    async def _settlement_file(self, kind: str, business_date: date) -> bytes:
+        url = f"{self.config.base_url}/{kind}/{self.config.merchant_id}/{business_date:%Y%m%d}.csv"
         headers = {"Authorization": f"Bearer {self.config.settlement_token.get_secret_value()}"}
         try:
             response = await self._http.get(url, headers=headers, timeout=self.config.timeout_s)
         except httpx.TransportError as e:
-            raise ChannelError(f"settlement file not fetched: {e!r}", outcome_known=True, code="transport_error") from e
+            raise ChannelError(f"{kind} file not fetched: {e!r}", outcome_known=True, code="transport_error") from e
         if response.status_code != 200:
-            raise ChannelError(f"settlement file: HTTP {response.status_code}", outcome_known=True,
+            raise ChannelError(f"{kind} file: HTTP {response.status_code}", outcome_known=True,
                                code=f"HTTP_{response.status_code}")  # fmt: skip
         return response.content
 
     def parse_statement(self, raw: bytes) -> list[StatementLine]:
         return wire.parse_settlement(raw)
+
+    async def download_disputes(self, business_date: date) -> bytes:
+        """The chargebacks the acquirer received that day (its chargeback file, beside the settlement file)."""
+        return await self._settlement_file("chargebacks", business_date)
+
+    def parse_disputes(self, raw: bytes) -> list[Dispute]:
+        return wire.parse_chargebacks(raw)
 
     # --- the link, for the terminal gateway
 

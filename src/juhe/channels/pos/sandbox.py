@@ -23,7 +23,7 @@ import secrets
 import socket
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlparse
@@ -59,6 +59,7 @@ class SandboxCard:
     track2: str
     balance_minor: int = 1_000_000_00
     honoured: bool = True
+    stolen: bool = False  # approved, and charged back by its cardholder CHARGEBACK_DELAY_DAYS later
 
 
 TEST_CARDS = {
@@ -67,7 +68,9 @@ TEST_CARDS = {
     "do_not_honour": SandboxCard("6222020000000031=30122010000000000", honoured=False),  # 05
     "expired": SandboxCard("6222020000000049=20011010000000000"),  # 54
     "bad_check_digit": SandboxCard("6222020000000016=30122010000000000"),  # 14
+    "stolen": SandboxCard("6222020000000056=30122010000000000", stolen=True),  # 00, then chargeback 4515
 }
+CHARGEBACK_DELAY_DAYS = 7  # a cardholder disputes a week after the statement, as they often do
 
 
 class PosSandbox(Simulator):
@@ -93,6 +96,7 @@ class PosSandbox(Simulator):
         self._rrn_counter = 0
         self.signed_on: set[str] = set()
         self.planted: dict[date, list[PlantedDiscrepancy]] = {}
+        self.chargebacks: dict[str, tuple[date, str]] = {}  # order number → (received date, reason code)
         self.app = self._build_app()
 
     def client_config(self) -> dict:
@@ -129,6 +133,7 @@ class PosSandbox(Simulator):
         app = FastAPI(title="POS acquirer sandbox (ISO 8583)", lifespan=lifespan)
         app.include_router(self.control_router())
         app.add_api_route("/settlement/{merchant_id}/{day}.csv", self._settlement, methods=["GET"])
+        app.add_api_route("/chargebacks/{merchant_id}/{day}.csv", self._chargeback_file, methods=["GET"])
         return app
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -207,6 +212,8 @@ class PosSandbox(Simulator):
         installments = _installments(request)
         code = "12" if trace in self._reversed_early or installments is False else self._issuer_decision(card, token, amount)
         order = self._book(request, order_no, code, card.display, token)
+        if code == wire.APPROVED and any(c.stolen for c in TEST_CARDS.values() if c.track2.startswith(card.pan + "=")):
+            self.charge_back(order_no, "4515", wire.settlement_day(order.paid_at) + timedelta(days=CHARGEBACK_DELAY_DAYS))
         if installments:
             order.extra["installments"] = installments
         if code == wire.APPROVED:
@@ -343,9 +350,31 @@ class PosSandbox(Simulator):
     def _token(self, pan: str) -> str:
         return signing.card_token(self._token_key, pan)
 
-    # --- the settlement file
+    # --- chargebacks
 
-    async def _settlement(self, merchant_id: str, day: str, authorization: str = Header("")) -> Response:
+    def charge_back(self, order_no: str, reason_code: str, received: date) -> None:
+        """The cardholder's bank claims the payment back; it shows in the chargeback file of `received`."""
+        if reason_code not in wire.CHARGEBACK_REASONS or order_no not in self.book.orders:
+            raise ValueError(f"no such order {order_no!r} or reason code {reason_code!r}")
+        self.chargebacks[order_no] = (received, reason_code)
+
+    async def _chargeback_file(self, merchant_id: str, day: str, authorization: str = Header("")) -> Response:
+        asked = self._file_day(merchant_id, day, authorization)
+        if isinstance(asked, Response):
+            return asked
+        rows = [self._chargeback_row(self.book.orders[order_no], reason) for order_no, (received, reason)
+                in sorted(self.chargebacks.items()) if received == asked]
+        return Response(wire.write_chargebacks(rows), media_type="text/csv")
+
+    def _chargeback_row(self, order: SimOrder, reason_code: str) -> dict[str, str]:
+        received, _ = self.chargebacks[order.order_no]
+        return {"case_no": f"CB{order.channel_txn_id}", "received_date": f"{received:%Y%m%d}",
+                "merchant_id": self.merchant_id, "terminal_id": order.extra["terminal_id"], "order_no": order.order_no,
+                "rrn": order.channel_txn_id, "txn_time": order.paid_at.astimezone(wire.BEIJING).isoformat(timespec="seconds"),
+                "amount_fen": str(order.amount_minor), "currency": order.currency, "reason_code": reason_code}
+
+    def _file_day(self, merchant_id: str, day: str, authorization: str) -> Response | date:
+        """The business date a file request asks for, or the answer refusing it."""
         if not secrets.compare_digest(authorization, f"Bearer {self.settlement_token}"):
             return Response("unauthorised", status_code=401)
         try:
@@ -354,7 +383,15 @@ class PosSandbox(Simulator):
             return Response("the file name is <merchant>/<yyyymmdd>.csv", status_code=404)
         if merchant_id != self.merchant_id:
             return Response("no such merchant", status_code=404)
-        return Response(wire.write_settlement(self._settlement_rows(business_date)), media_type="text/csv")
+        return business_date
+
+    # --- the settlement file
+
+    async def _settlement(self, merchant_id: str, day: str, authorization: str = Header("")) -> Response:
+        asked = self._file_day(merchant_id, day, authorization)
+        if isinstance(asked, Response):
+            return asked
+        return Response(wire.write_settlement(self._settlement_rows(asked)), media_type="text/csv")
 
     def _settlement_rows(self, business_date: date) -> list[dict[str, str]]:
         settled = [

@@ -29,7 +29,8 @@ from datetime import date, datetime, timedelta, timezone
 import iso8583
 from iso8583.specs import default_ascii
 
-from juhe.channels.base import ChannelError, ChargeSucceeded, Declined, PaymentStatus, RefundStatus, StatementLine
+from juhe.channels.base import (ChannelError, ChargeSucceeded, Declined, Dispute, PaymentStatus, RefundStatus,
+                                StatementLine)
 from juhe.channels.pos import signing
 from juhe.money import Money
 
@@ -471,8 +472,12 @@ PAYMENT_TYPES = frozenset({"PURCHASE", "COMPLETION"})
 
 
 def write_settlement(rows: list[dict[str, str]]) -> bytes:
+    return _csv(SETTLEMENT_COLUMNS, rows)
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict[str, str]]) -> bytes:
     out = io.StringIO()
-    writer = csv.DictWriter(out, SETTLEMENT_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue().encode()
@@ -495,6 +500,34 @@ def parse_settlement(raw: bytes) -> list[StatementLine]:
             status=row["status"],  # SETTLED, or REVERSED after settlement
         ))  # fmt: skip
     return lines
+
+
+# The acquirer's daily chargeback file: one row per case opened that day. Reason codes as this
+# acquirer's sandbox uses them (card-scheme style: 45xx), fraud or not by the reason.
+CHARGEBACK_COLUMNS = ("case_no", "received_date", "merchant_id", "terminal_id", "order_no", "rrn", "txn_time",
+                      "amount_fen", "currency", "reason_code")
+CHARGEBACK_REASONS = {
+    "4514": ("counterfeit card: the card was skimmed", True),
+    "4515": ("the cardholder did not make or authorise the payment", True),
+    "4517": ("goods or services not received", False),
+    "4530": ("amount differs from the receipt", False),
+}
+
+
+def write_chargebacks(rows: list[dict[str, str]]) -> bytes:
+    return _csv(CHARGEBACK_COLUMNS, rows)
+
+
+def parse_chargebacks(raw: bytes) -> list[Dispute]:
+    disputes = []
+    for row in csv.DictReader(io.StringIO(raw.decode())):
+        if row["reason_code"] not in CHARGEBACK_REASONS:
+            raise ValueError(f"unknown chargeback reason code {row['reason_code']!r}")
+        reason, fraud = CHARGEBACK_REASONS[row["reason_code"]]
+        disputes.append(Dispute(row["case_no"], row["order_no"], "chargeback", row["reason_code"], reason, fraud,
+                                Money(int(row["amount_fen"]), row["currency"]),
+                                datetime.strptime(row["received_date"], "%Y%m%d").date()))
+    return disputes
 
 
 def settlement_day(moment: datetime) -> date:
