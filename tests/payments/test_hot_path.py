@@ -12,7 +12,7 @@ from sqlalchemy import event
 from juhe.db.engine import loop_guard, wrote
 
 QR = {"amount_minor": 1288, "currency": "CNY", "scenario": "qr", "subject": "Green tea"}
-BACKGROUND_TABLES = ("webhook_deliveries", "webhook_attempts", "channel_health_reports")  # background work: webhook delivery, health sharing
+BACKGROUND_TABLES = ("webhook_deliveries", "webhook_attempts", "channel_health_reports", "trace_tree_heads")  # background work: webhook delivery, health sharing, the log's signed heads
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ an invoiced payment."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from lxml import etree
 
 from juhe.receipts import service as receipts
@@ -50,6 +51,7 @@ def test_the_page_offers_no_invoice_when_the_merchant_does_not_invoice(env):
     assert env.client.post(f"{page}/invoice", data={"buyer_name": "张三"}, follow_redirects=False).headers["location"].count("error=") == 1
 
 
+@pytest.mark.parametrize("env", ["sqlite_url", "pg_url"], indirect=True)
 def test_the_worker_invoices_every_payment_and_a_refund_by_a_red_letter_invoice(env, tax):
     _, server, platform = tax
     settings = env.client.get("/v1/invoice-settings", headers=env.key("finance")).json()
@@ -70,6 +72,7 @@ def test_the_worker_invoices_every_payment_and_a_refund_by_a_red_letter_invoice(
     assert worker.run_if_due() == 0
 
 
+@pytest.mark.parametrize("env", ["sqlite_url", "pg_url"], indirect=True)
 def test_the_worker_looks_past_receipts_that_ask_for_no_invoice(env, tax, monkeypatch):
     from juhe.einvoice import auto
 

@@ -142,11 +142,32 @@ def _sqlite_engine(url: str, **kwargs) -> Engine:
             raise
 
     def _release(connection) -> None:
-        if connection.info.pop("juhe_writer", False):
+        try:
+            info = connection.info
+        except NotImplementedError:  # an ad-hoc connection (first connect, pool reset) never took the lock
+            return
+        if info.pop("juhe_writer", False):
             writer.release()
 
-    event.listen(engine, "commit", _release)
-    event.listen(engine, "rollback", _release)
+    # Released once COMMIT/ROLLBACK has returned: the engine's "commit" event fires before it,
+    # and a writer let in then meets SQLite's lock still held (fsync) and its busy handler's sleeps.
+    dialect = engine.dialect
+    do_commit, do_rollback = dialect.do_commit, dialect.do_rollback
+
+    def commit_then_release(pooled) -> None:
+        try:
+            do_commit(pooled)
+        finally:
+            _release(pooled)
+
+    def rollback_then_release(pooled) -> None:
+        try:
+            do_rollback(pooled)
+        finally:
+            _release(pooled)
+
+    dialect.do_commit, dialect.do_rollback = commit_then_release, rollback_then_release
+    event.listen(engine, "checkin", lambda _dbapi, record: _release(record))  # a connection closed mid-transaction
     return engine
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, or_, select
 
 from juhe.db.types import utcnow
 from juhe.einvoice import service
@@ -53,8 +53,9 @@ def _window(session, after: uuid.UUID | None) -> tuple[uuid.UUID | None, uuid.UU
     query = select(Receipt.id).order_by(Receipt.id)
     if after is not None:
         query = query.where(Receipt.id > after)
+    # The newest by ORDER BY, not max(): PostgreSQL has no max() of a uuid.
     last = session.scalar(query.offset(SCAN_MAX - 1).limit(1)) or session.scalar(
-        select(func.max(Receipt.id)).where(Receipt.id > after) if after else select(func.max(Receipt.id)))
+        query.order_by(None).order_by(Receipt.id.desc()).limit(1))
     return (after, last) if last is not None else None
 
 
