@@ -34,3 +34,44 @@ def test_finance_cannot_open_risk_nor_dry_run_rules(console):
 def test_the_operator_sees_the_rules_but_may_not_edit_them_here(console):
     page = console.login("operator").get("/console/risk")
     assert page.status_code == 200 and 'id="rules"' in page.text and 'id="dry-run-form"' not in page.text
+
+
+def test_risk_files_a_case_outcome_that_counts_as_a_fraud_report_and_can_correct_it(console):
+    from juhe.audit.models import AuditRecord
+    from juhe.risk.reports import reports_of
+    from sqlalchemy import select
+
+    client = console.login("risk")
+    paid = console.payment(console.merchant_a)
+    token = console.csrf_of(client.get("/console/risk").text)
+    filed = client.post("/console/risk/reports", data={"csrf_token": token, "payment_id": str(paid), "verdict": "fraud",
+                                                       "reason": "case 17: card stolen", "case_ref": "17"})
+    assert filed.status_code == 303
+    corrected = client.post("/console/risk/reports", data={"csrf_token": token, "payment_id": str(paid),
+                                                          "verdict": "genuine", "reason": "case 17 reopened: genuine"})
+    assert corrected.status_code == 303
+    with console.db.reader() as session:
+        found = reports_of(session, console.merchant_a, paid)
+        actions = session.scalars(select(AuditRecord.action).where(AuditRecord.object_type == "risk_report")).all()
+    assert [(r.verdict, r.source, r.current, r.reported_by) for r in found] == [
+        ("genuine", "case", True, "console:risk@a"), ("fraud", "case", False, "console:risk@a")]
+    assert actions.count("risk_report.filed") == 2
+    page = client.get("/console/risk").text
+    assert 'id="fraud-reports"' in page and "case 17 reopened" in page
+
+
+def test_a_case_outcome_for_another_merchants_payment_or_by_finance_is_refused(console):
+    client = console.login("risk")
+    theirs = console.payment(console.merchant_b)
+    token = console.csrf_of(client.get("/console/risk").text)
+    r = client.post("/console/risk/reports", data={"csrf_token": token, "payment_id": str(theirs), "verdict": "fraud",
+                                                   "reason": "not mine"})
+    assert r.status_code == 404 and 'id="report-error"' in r.text
+    mine = console.payment(console.merchant_a)
+    bad = client.post("/console/risk/reports", data={"csrf_token": token, "payment_id": str(mine), "verdict": "maybe",
+                                                     "reason": "x"})
+    assert bad.status_code == 422 and "verdict must be one of" in bad.text
+    finance = console.login("finance")
+    ftoken = console.csrf_of(finance.get("/console/").text)
+    assert finance.post("/console/risk/reports", data={"csrf_token": ftoken, "payment_id": str(theirs),
+                                                       "verdict": "fraud", "reason": "x"}).status_code == 403

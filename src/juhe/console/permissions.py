@@ -17,6 +17,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "settlement.view":   frozenset({"admin", "finance", "operator"}),
     "risk.view":         frozenset({"admin", "risk", "operator"}),
     "risk.rules.edit":   frozenset({"admin", "risk"}),
+    "risk.report":       frozenset({"admin", "risk"}),  # a case's outcome: the payment was fraud, or genuine
     "invoices.view":     frozenset({"admin", "finance", "business", "risk", "operator"}),
     "invoices.issue":    frozenset({"admin", "finance", "business"}),
     "aml.view":          frozenset({"admin", "risk", "operator"}),
