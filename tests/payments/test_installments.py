@@ -105,6 +105,7 @@ def test_the_payer_sees_the_quote_of_each_period_count_before_paying(stack):
     assert [q["periods"] for q in one["quotes"]] == [3]
 
 
+@pytest.mark.parametrize("stack", ["sqlite_url", "pg_url"], indirect=True)
 def test_huabei_interest_free_pays_the_merchant_less_both_fees_and_the_day_reconciles(stack, platform):
     plan = new_plan(stack, bearer="merchant").json()
     created = pay_in_installments(stack, plan["id"], 3)

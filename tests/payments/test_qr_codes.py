@@ -135,6 +135,7 @@ def test_the_printable_files_are_a_png_an_svg_and_a_pdf(stack):
     assert stack.api.get(code["pdf_url"], headers=stack.key("business", 1)).json()["code"] == "qr_code_not_found"
 
 
+@pytest.mark.parametrize("stack", ["sqlite_url", "pg_url"], indirect=True)
 def test_a_dynamic_code_pays_exactly_its_order_once(stack):
     created = new_code(stack, {"kind": "dynamic", "label": "Till 2", "amount_minor": 4321}, key="till-2-order-1")
     assert created.status_code == 201, created.text
@@ -197,3 +198,20 @@ def test_bad_inputs_are_refused_with_codes_and_change_nothing(stack):
     with stack.db.reader() as session:
         assert session.scalar(select(func.count()).select_from(Payment)) == 0
         assert session.scalar(select(func.count()).select_from(QrCode)) == 1
+
+
+def test_a_wallet_whose_channel_is_not_connected_is_refused_and_left_off_the_choice(stack):
+    """A live deployment connects only the channels it holds a contract for (here no UnionPay)."""
+    code = new_code(stack).json()
+    unionpay = stack.runtime.payments.channels.pop("unionpay")
+    try:
+        page = browser(SAFARI_UA).get(code["url"])
+        assert re.findall(r'href="[^"]*\?wallet=(\w+)"', page.text) == ["alipay", "wechat"]
+        scanned = browser(UNIONPAY_UA).get(code["url"])
+        assert scanned.status_code == 422 and scanned.json()["code"] == "wallet_not_available"
+        confirmed = browser(SAFARI_UA).post(code["url"], data={"wallet": "unionpay", "nonce": "n", "amount": "1"})
+        assert confirmed.status_code == 422 and confirmed.json()["code"] == "wallet_not_available"
+    finally:
+        stack.runtime.payments.channels["unionpay"] = unionpay
+    with stack.db.reader() as session:
+        assert session.scalar(select(func.count()).select_from(Payment)) == 0

@@ -32,9 +32,10 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 async def landing(token: str, request: Request, ctx: Ctx, wallet: str | None = None, code: str | None = None) -> Response:
     try:
         qr, store_name = await ctx.db.run(_code_and_store, ctx, token)
-        chosen = _wallet(wallet, request)
+        chosen = _wallet(wallet, request, ctx)
         if chosen is None:
-            return _page(request, "pay_choice.html", store_name=store_name, token=token, wallets=list(WALLETS.values()))
+            connected = [w for w in WALLETS.values() if w.channel in ctx.channels]
+            return _page(request, "pay_choice.html", store_name=store_name, token=token, wallets=connected)
         openid = None
         if chosen.channel == "wechatpay":
             identity: IdentifiesPayer = ctx.channels[chosen.channel]
@@ -54,7 +55,7 @@ async def pay(token: str, request: Request, ctx: Ctx, wallet: Annotated[str, For
               nonce: Annotated[str, Form(max_length=64)], amount: Annotated[str | None, Form(max_length=24)] = None,
               openid: Annotated[str | None, Form(max_length=128)] = None) -> Response:
     try:
-        chosen = _wallet(wallet, request)
+        chosen = _wallet(wallet, request, ctx)
         if chosen is None:
             raise codes.QrCodeError(422, "unknown_wallet", f"wallet must be one of {', '.join(WALLETS)}")
         if chosen.channel == "wechatpay" and not openid:
@@ -85,12 +86,15 @@ def _code_and_store(ctx, token: str):
         return qr, session.get(Store, qr.store_id).name
 
 
-def _wallet(asked: str | None, request: Request) -> Wallet | None:
-    if asked is not None:
-        if asked not in WALLETS:
-            raise codes.QrCodeError(422, "unknown_wallet", f"wallet must be one of {', '.join(WALLETS)}")
-        return WALLETS[asked]
-    return wallet_of(request.headers.get("user-agent", ""))
+def _wallet(asked: str | None, request: Request, ctx) -> Wallet | None:
+    """The payer's wallet, asked or told by its User-Agent; one whose channel this deployment has
+    not connected is refused, so a payer is never handed to a cashier that cannot answer."""
+    if asked is not None and asked not in WALLETS:
+        raise codes.QrCodeError(422, "unknown_wallet", f"wallet must be one of {', '.join(WALLETS)}")
+    wallet = WALLETS[asked] if asked is not None else wallet_of(request.headers.get("user-agent", ""))
+    if wallet is not None and wallet.channel not in ctx.channels:
+        raise codes.QrCodeError(422, "wallet_not_available", f"{wallet.name} is not connected here; choose another wallet")
+    return wallet
 
 
 async def _openid(identity: IdentifiesPayer, code: str) -> str:
