@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"  # where channels send notifications
     idempotency_ttl_hours: int = 48
     log_level: str = "info"
+    # Requests per API key and API process (api/rate_limits.py); 0 turns the limit off.
+    api_key_rate_per_s: float = 500.0  # above what one process serves a key today (bench risk: ~290/s)
+    api_key_burst: int = 1_000
     # sandbox: every channel is served by its simulator (in-process for `serve`/`demo`,
     # at sandbox_base_port + i); live: adapters use `channels.<code>` (base_url, ids, key files).
     channel_mode: Literal["sandbox", "live"] = "sandbox"

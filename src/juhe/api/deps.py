@@ -10,6 +10,7 @@ from typing import Annotated, Iterator
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from juhe.api import rate_limits
 from juhe.api.errors import ApiError
 from juhe.config import get_settings
 from juhe.db.engine import Database
@@ -40,6 +41,9 @@ def get_principal(request: Request, db: Annotated[Database, Depends(get_db)]) ->
     if principal is None:
         raise ApiError(401, "unauthorized", "the API key is not valid or has been revoked")
     request.state.principal = principal  # the audit trail's actor (api/audit_trail.py)
+    wait_s = rate_limits.retry_after_s(principal.key_id)
+    if wait_s:
+        raise ApiError(429, "rate_limited", f"this API key sent more than its rate; retry in {wait_s} s", retry_after_s=wait_s)
     return principal
 
 

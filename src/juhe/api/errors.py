@@ -53,6 +53,8 @@ def problem(status: int, code: str, detail: str, request: Request | None = None,
     if request is not None:
         body["instance"] = request.url.path
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429 and "retry_after_s" in extra:
+        headers = {"Retry-After": str(extra["retry_after_s"])}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 

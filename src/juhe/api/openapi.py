@@ -113,6 +113,8 @@ def _describe_operation(operation: dict, route, method: str) -> None:
             operation[PLATFORM_KEY] = True
         responses["401"] = _problem("missing, unknown or revoked key", {"WWW-Authenticate": {"schema": {"type": "string"}}})
         responses["403"] = _problem("the key's roles do not allow it")
+        responses["429"] = _problem("`rate_limited`: this key spent its rate (api/rate_limits.py)",
+                                    {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}})
     keyed = _reads_key(route.endpoint)
     if keyed:
         parameters.append({
