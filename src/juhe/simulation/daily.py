@@ -11,9 +11,11 @@ from typing import Callable
 
 from juhe.channels.base import ChannelError
 from juhe.db.types import utcnow
+from juhe.ledger import expire_holds
 from juhe.monitor.service import Evaluator
 from juhe.payments.context import PaymentsContext
 from juhe.payments.poller import poll_due
+from juhe.risk.dbstore import purge_expired as purge_risk_buckets
 from juhe.recon.service import ReconRunError, run_reconciliation
 from juhe.settlement import calendar
 from juhe.settlement.errors import SettlementError
@@ -70,7 +72,17 @@ async def close_day(ctx: PaymentsContext, day: date, later: Callable[[float], No
         await _pay_out(ctx, later)
     end.reserve_ok = await _prove_reserve(ctx, day)
     await ctx.db.run(Evaluator(ctx.db).run_if_due)
+    await ctx.db.run(_housekeeping, ctx)
     return end
+
+
+def _housekeeping(ctx: PaymentsContext) -> None:
+    """The worker's sweep: lapsed holds voided, risk buckets no window reaches deleted (a month
+    of them would slow every later decision)."""
+    now = utcnow()
+    with ctx.db.session() as session, session.begin():
+        expire_holds(session.connection(), now)
+        purge_risk_buckets(session, now)
 
 
 async def _pay_out(ctx: PaymentsContext, later: Callable[[float], None]) -> None:

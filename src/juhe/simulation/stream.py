@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import httpx
+import pyotp
 
 from juhe.channels.facepay import faces
 from juhe.channels.pos import signing as pos_signing
@@ -54,6 +55,8 @@ class LiveStream:
         self.tally = StreamTally()
         self.stop = threading.Event()
         self.faces: list[tuple[float, ...]] = []
+        self.totp: dict[str, str | None] = {}  # customer → authenticator secret (their phone's app)
+        self.face_enrolled: set[str] = set()
 
     def run(self, limit: int | None = None) -> StreamTally:
         """Sell until stopped (or `limit` sales); today's planned sales in order, then tomorrow's, …"""
@@ -81,10 +84,14 @@ class LiveStream:
         body = {"amount_minor": sale.amount_minor, "currency": "CNY", "scenario": SCENARIOS[sale.kind], "subject": sale.subject,
                 "customer_id": sale.customer, "store_id": units["store"].get(sale.store), "business_line_id": units["line"].get(sale.line),
                 "preferred_channel": sale.channel, "payer": self._payer(sale, card_key)}
+        if sale.customer:
+            self._authenticator(sale.customer)
         payment = self.api.post("/v1/payments", json=body, headers=self._key("business", key)).json()
         if "id" not in payment:
             self._note(sale, f"refused: {payment.get('code')}")
             return
+        if payment["status"] == "requires_action":
+            payment = self._verify(payment, sale.customer)
         if payment["status"] == "processing" and sale.kind in PAYER_ACTS and sale.outcome != "abandon":
             outcome = "success" if sale.outcome == "pay" else "decline"
             httpx.post(f"{self.sandbox_urls[payment['channel']]}/sandbox/pay/{payment['channel_order_no']}", json={"outcome": outcome})
@@ -107,7 +114,38 @@ class LiveStream:
             answer = httpx.post(f"{self.sandbox_urls['facepay']}/sandbox/face/tokens", json={
                 "device_id": DEVICE_ID, "probe": list(probe), "liveness": 0.98 if sale.outcome == "pay" else 0.2})
             return {"device_id": DEVICE_ID, "face_token": answer.json()["face_token"]}
-        return {k: v for k, v in sale.extra.items() if isinstance(v, str)} | ({"device_id": f"dev-{sale.customer}"} if sale.customer else {})
+        payer = {k: v for k, v in sale.extra.items() if isinstance(v, str)}
+        if sale.kind in ("web", "app") and sale.customer:  # the customer's own phone; a QR stand knows no device
+            payer.setdefault("device_id", f"dev-{sale.customer}")
+        return payer
+
+    def _authenticator(self, customer: str) -> None:
+        """A customer's first purchase: their authenticator app is enrolled, as the shop's app does."""
+        if customer not in self.totp:
+            answer = self.api.post("/v1/customers/authenticator", json={"customer_id": customer}, headers=self._key("business"))
+            self.totp[customer] = answer.json().get("secret") if answer.status_code == 201 else None
+
+    def _verify(self, payment: dict, customer: str | None) -> dict:
+        """The payer answers a step-up: the authenticator's code, and their face at the device when asked."""
+        methods = (payment.get("next_action") or {}).get("methods") or []
+        secret = self.totp.get(customer) if customer else None
+        if not secret:
+            return payment
+        answer = {"otp": pyotp.TOTP(secret).now()}
+        if "face" in methods:
+            answer["face_token"] = self._own_face(customer)
+        verified = self.api.post(f"/v1/payments/{payment['id']}/verification", json=answer, headers=self._key("business"))
+        return verified.json() if verified.status_code == 200 else payment
+
+    def _own_face(self, customer: str) -> str:
+        from juhe.channels.facepay.device import FaceDevice
+
+        base = self.sandbox_urls["facepay"]
+        template = faces.synthetic_template(random.Random(customer))
+        if customer not in self.face_enrolled:
+            httpx.post(f"{base}/sandbox/enroll", json={"user_id": customer, "template": list(template)}).raise_for_status()
+            self.face_enrolled.add(customer)
+        return FaceDevice(base, "FPD-0001", seed=len(self.face_enrolled)).capture(template)
 
     def _enrol_faces(self) -> None:
         rng = random.Random(self.seed)
