@@ -27,6 +27,7 @@ from juhe.orders.commands import trace_order
 from juhe.trace.commands import trace_app
 from juhe.treasury.commands import treasury_app
 from juhe.pii.commands import keys_app
+from juhe.reports.commands import report_app
 
 app = typer.Typer(help="Juhe (聚合): self-hosted payment and treasury platform.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
@@ -219,6 +220,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(console_app, name="console")
 app.add_typer(bnpl_app, name="bnpl")
 app.add_typer(treasury_app, name="treasury")
+app.add_typer(report_app, name="report")
 app.command()(simulate)
 bench_app.command("risk")(bench_risk)
 bench_app.command("trace")(bench_trace)
