@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -33,11 +34,11 @@ from rich.table import Table
 from sklearn.metrics import average_precision_score
 
 from juhe.risk.engine import DecisionPolicy, RiskEngine
-from juhe.risk.facts import RiskError
+from juhe.risk.facts import Decision, RiskError
 from juhe.risk.model import RiskModel
 from juhe.risk.comparison import at_operating_point
 from juhe.risk.compromise import ReplayReviewer
-from juhe.risk.replay import LABEL_DELAY_DAYS, Advance, as_it_happened, events, learn_report
+from juhe.risk.replay import LABEL_DELAY_DAYS, Advance, Event, as_it_happened, events, learn_report
 from juhe.risk.rules import RuleSet
 from juhe.risk.store import InMemoryFeatureStore
 from juhe.progress import printed_json
@@ -105,7 +106,9 @@ class Evaluation:
 
 def evaluate(history: pl.DataFrame, *, model: RiskModel | None, rules: RuleSet, policy: DecisionPolicy | None = None,
              warmup_days: float, label_delay_days: float = LABEL_DELAY_DAYS,
-             advance: Advance = lambda _n: None) -> Evaluation:
+             advance: Advance = lambda _n: None,
+             observe: Callable[[Event, Decision], None] = lambda _event, _decision: None) -> Evaluation:
+    """`observe` is told every scored payment's event and decision, in time order."""
     engine = RiskEngine(InMemoryFeatureStore(), model=model, rules=rules, policy=policy)
     reviewer = ReplayReviewer()
     result = Evaluation()
@@ -123,6 +126,7 @@ def evaluate(history: pl.DataFrame, *, model: RiskModel | None, rules: RuleSet, 
             as_it_happened(engine.pipeline, event)
             continue
         decision = engine.decide(event.payment, event.at)
+        observe(event, decision)
         stopped = decision.action != "allow"
         if went_through(decision.action, event.is_fraud):
             engine.confirm(event.payment, event.at)
