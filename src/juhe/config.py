@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     pos_gateway_host: str = "127.0.0.1"
     # Holidays and make-up working days of years chinese-calendar does not know yet (settlement/calendar.py).
     settlement_calendar_file: Path | None = None
+    # Supply-chain finance (scf/): the benchmark funders price over (1-year LPR) and what a small supplier
+    # pays for working capital on its own credit, the yardstick of the cost report.
+    scf_base_rate_bps: int = 300
+    scf_market_apr_bps: int = 900
     # Sanctions and watch lists screened against (OFAC sdn.csv with alt.csv beside it, UN/EU/UK CSV, own format).
     aml_watch_lists: list[Path] = []
     risk_engine: bool = True  # decide every payment with the risk engine (juhe.risk); off: allow all

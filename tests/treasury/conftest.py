@@ -15,9 +15,10 @@ from juhe.db.engine import Database
 from juhe.db.models import Account
 from juhe.einvoice import sandbox as tax_sandbox
 from juhe.einvoice.service import Buyer, save_settings
-from juhe.ledger import ensure_account, payable_code, post, transfer, verify_ledger
+from juhe.ledger import payable_code, verify_ledger
 from juhe.merchants import create_merchant
 from juhe.orders.service import create_order, invoice_order
+from juhe.scf.demo import deposit
 from juhe.scf.models import ScfBuyer, ScfFunder
 from juhe.scf.service import Rates
 
@@ -68,13 +69,6 @@ def tax_platform():
     _, server, platform = tax_sandbox.start()
     yield platform
     server.stop()
-
-
-def deposit(conn, merchant_id: uuid.UUID, amount_minor: int, key: str) -> None:
-    """Money a party wired to its account on Juhe: the bank reserve holds it, Juhe owes it."""
-    post(conn, transfer(key, ensure_account(conn, "reserve:bank", "CNY", owner_type="platform"),
-                        ensure_account(conn, payable_code(merchant_id), "CNY", merchant_id=merchant_id, no_overdraft=True,
-                                       owner_type="merchant", owner_id=merchant_id), amount_minor, merchant_id=merchant_id))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from juhe.config import get_settings
 from juhe.einvoice.models import Invoice
 from juhe.ledger import LedgerError, post
 from juhe.orders.models import B2bOrder
@@ -20,6 +21,7 @@ from juhe.scf import postings
 from juhe.scf.errors import ScfError
 from juhe.scf.models import ScfBuyer, ScfFinancing, ScfFunder, ScfReceivable
 from juhe.scf.pricing import DYNAMIC_DISCOUNTING, REVERSE_FACTORING, Offer, price, reverse_factoring_rate_bps
+from juhe.settlement.calendar import DEFAULT_TIMEZONE, zone_of
 
 MATURITY_DAYS_MAX = 366  # beyond a year it is a loan, not a receivable
 BUYER = "buyer"  # the offer of the buyer itself (dynamic discounting); a funder's offer is its code
@@ -29,6 +31,16 @@ BUYER = "buyer"  # the offer of the buyer itself (dynamic discounting); a funder
 class Rates:
     base_rate_bps: int  # the benchmark funders price over (the 1-year LPR)
     market_apr_bps: int  # what a small supplier pays for working capital on its own credit
+
+
+def local_date(now: datetime) -> date:
+    """Days to maturity count in China's calendar, where buyers and suppliers are."""
+    return now.astimezone(zone_of(DEFAULT_TIMEZONE)).date()
+
+
+def configured_rates() -> Rates:
+    settings = get_settings()
+    return Rates(settings.scf_base_rate_bps, settings.scf_market_apr_bps)
 
 
 def buyer_of(session: Session, merchant_id: uuid.UUID) -> ScfBuyer:
@@ -58,6 +70,8 @@ def confirm(session: Session, buyer_merchant_id: uuid.UUID, order_id: uuid.UUID,
     if not 0 < (maturity_on - today).days <= MATURITY_DAYS_MAX:
         raise ScfError(422, "invalid_maturity", f"maturity is 1 to {MATURITY_DAYS_MAX} days after today")
     invoice = session.get(Invoice, order.invoice_id)
+    if invoice.leaf_index is None:  # what a funder relies on is the invoice's record in the log
+        raise ScfError(409, "order_not_invoiced", "the order's invoice is not issued yet")
     receivable = ScfReceivable(id=uuid.uuid4(), merchant_id=order.merchant_id, order_id=order.id,
                                buyer_merchant_id=buyer.merchant_id, face_minor=order.total_minor, currency=order.currency,
                                maturity_on=maturity_on, order_leaf=order.leaf_index, invoice_leaf=invoice.leaf_index)
@@ -76,6 +90,15 @@ def receivable_of(session: Session, supplier_id: uuid.UUID, order_id: uuid.UUID)
     receivable = session.scalar(select(ScfReceivable).where(ScfReceivable.order_id == order_id))
     if receivable is None:
         raise ScfError(409, "receivable_not_confirmed", "the buyer has not confirmed this receivable yet")
+    return receivable
+
+
+def receivable_for(session: Session, merchant_id: uuid.UUID, order_id: uuid.UUID) -> ScfReceivable:
+    """A confirmed receivable as its supplier, its buyer or any funder (who decides on it) may see it."""
+    receivable = session.scalar(select(ScfReceivable).where(ScfReceivable.order_id == order_id))
+    if receivable is None or (merchant_id not in (receivable.merchant_id, receivable.buyer_merchant_id)
+                              and session.get(ScfFunder, merchant_id) is None):
+        raise ScfError(404, "receivable_not_found", f"no confirmed receivable of order {order_id}")
     return receivable
 
 
@@ -109,7 +132,7 @@ def _financeable(session: Session, receivable: ScfReceivable, amount_minor: int 
 def accept(session: Session, supplier_id: uuid.UUID, order_id: uuid.UUID, offer_of: str, amount_minor: int | None,
            now: datetime, rates: Rates) -> ScfFinancing:
     """Take one offer: the claim is written, then the money moves, in one transaction."""
-    chosen = [o for o in offers(session, supplier_id, order_id, amount_minor, now.date(), rates)
+    chosen = [o for o in offers(session, supplier_id, order_id, amount_minor, local_date(now), rates)
               if (o.funder_code or BUYER) == offer_of]
     if not chosen:
         raise ScfError(404, "offer_not_found", f"no offer from {offer_of!r}: a funder's code or {BUYER!r}")
@@ -143,7 +166,7 @@ def repay(session: Session, buyer_merchant_id: uuid.UUID, financing_id: uuid.UUI
         raise ScfError(404, "financing_not_found", f"no financing {financing_id} of this buyer")
     if financing.status != "advanced":
         raise ScfError(409, "financing_not_outstanding", f"the financing is {financing.status}")
-    if now.date() < financing.maturity_on:
+    if local_date(now) < financing.maturity_on:
         raise ScfError(409, "financing_not_due", f"due on {financing.maturity_on.isoformat()}")
     try:
         with session.begin_nested():
@@ -151,6 +174,15 @@ def repay(session: Session, buyer_merchant_id: uuid.UUID, financing_id: uuid.UUI
     except LedgerError as e:
         raise ScfError(422, "buyer_funds_insufficient", f"the buyer cannot pay {financing.amount_minor}: {e}") from None
     financing.status, financing.repaid_at = "repaid", now
+    return financing
+
+
+def financing_of(session: Session, merchant_id: uuid.UUID, financing_id: uuid.UUID) -> ScfFinancing:
+    """A financing its supplier, buyer or funder may see; unknown to anyone else."""
+    financing = session.get(ScfFinancing, financing_id)
+    if financing is None or merchant_id not in (financing.merchant_id, financing.buyer_merchant_id,
+                                                financing.funder_merchant_id):
+        raise ScfError(404, "financing_not_found", f"no financing {financing_id}")
     return financing
 
 

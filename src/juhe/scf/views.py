@@ -41,6 +41,11 @@ def financing_view(f: ScfFinancing) -> dict:
             "created_at": f.created_at.isoformat(), "repaid_at": f.repaid_at.isoformat() if f.repaid_at else None}
 
 
+def receivable_detail(session: Session, receivable: ScfReceivable) -> dict:
+    financing = session.scalar(select(ScfFinancing).where(ScfFinancing.receivable_id == receivable.id))
+    return receivable_view(receivable, session.get(B2bOrder, receivable.order_id), financing)
+
+
 def receivables(session: Session, merchant_id: uuid.UUID) -> list[dict]:
     """The receivables a merchant is a party to, as supplier or as buyer, newest maturity last."""
     rows = session.execute(
