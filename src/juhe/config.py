@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     pos_gateway_host: str = "127.0.0.1"
     # Holidays and make-up working days of years chinese-calendar does not know yet (settlement/calendar.py).
     settlement_calendar_file: Path | None = None
+    # Annual rates of the treasury's products, e.g. {"deposit_3m": "0.0125"}; a product left out keeps treasury/advice.py's.
+    treasury_rates: dict[str, Decimal] = {}
     # Supply-chain finance (scf/): the benchmark funders price over (1-year LPR) and what a small supplier
     # pays for working capital on its own credit, the yardstick of the cost report.
     scf_base_rate_bps: int = 300

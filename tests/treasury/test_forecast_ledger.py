@@ -1,0 +1,106 @@
+"""The forecast read from the ledger: a merchant's daily flows and closing balances, advice end to end, refusals."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+from typer.testing import CliRunner
+
+from juhe.cli import app
+from juhe.db.engine import Database
+from juhe.ledger import ensure_account, payable_code, post, transfer
+from juhe.merchants import create_merchant
+from juhe.treasury.advice import merchant_advice
+from juhe.treasury.forecast import ForecastError
+from juhe.treasury.forecast_ledger import daily_flows
+
+FIRST = date(2026, 1, 5)  # a Monday
+DAYS = 63
+TODAY = FIRST + timedelta(days=DAYS)
+
+
+def takings(i: int) -> int:
+    day = FIRST + timedelta(days=i)
+    return 1_000_000 + 400_000 * (day.weekday() >= 5) + 7_919 * (i % 5)
+
+
+def book_history(db: Database) -> uuid.UUID:
+    """Nine weeks of a shop: takings every day at noon in Beijing, a refund on Mondays, everything held paid out
+    the next weekday morning; the shop keeps a float of 5,000,000 it never pays out."""
+    with db.session() as session, session.begin():
+        merchant_id = create_merchant(session, "测试便利店", "retail").id
+        conn = session.connection()
+        clearing = ensure_account(conn, "clearing:alipay", "CNY", owner_type="platform")
+        reserve = ensure_account(conn, "reserve:bank", "CNY", owner_type="platform")
+        payable = ensure_account(conn, payable_code(merchant_id), "CNY", merchant_id=merchant_id, no_overdraft=True,
+                                 owner_type="merchant", owner_id=merchant_id)
+        at = lambda i, hour: datetime.combine(FIRST + timedelta(days=i), time(hour), timezone.utc)  # noqa: E731
+        post(conn, transfer("t:float", reserve, payable, 5_000_000, merchant_id=merchant_id), now=at(-1, 4))
+        held = 0
+        for i in range(DAYS + 1):  # the last day is today: in the balance, not in the history
+            if (FIRST + timedelta(days=i)).weekday() < 5 and held:
+                post(conn, transfer(f"t:payout:{i}", payable, reserve, held, merchant_id=merchant_id), now=at(i, 1))
+                held = 0
+            post(conn, transfer(f"t:sale:{i}", clearing, payable, takings(i), merchant_id=merchant_id), now=at(i, 4))
+            held += takings(i)
+            if i % 7 == 0:
+                post(conn, transfer(f"t:refund:{i}", payable, clearing, 30_000, merchant_id=merchant_id), now=at(i, 6))
+                held -= 30_000
+    return merchant_id
+
+
+@pytest.fixture(params=["sqlite_url", "pg_url"])
+def shop(request):
+    db = Database(request.getfixturevalue(request.param))
+    yield db, book_history(db)
+    db.dispose()
+
+
+def test_flows_and_closing_balances_are_read_per_business_day(shop):
+    db, merchant_id = shop
+    with db.reader() as session:
+        [flows] = daily_flows(session.connection(), merchant_id, TODAY)
+    assert flows.currency == "CNY" and flows.first_day == FIRST - timedelta(days=1)  # the float's day comes first
+    inflow, outflow = flows.inflow_minor[1:], flows.outflow_minor[1:]
+    assert inflow == tuple(takings(i) for i in range(DAYS))
+    assert outflow[0] == 30_000 and outflow[1] == takings(0) - 30_000  # Monday's refund; Tuesday pays Monday out
+    assert outflow[7] == 30_000 + takings(4) + takings(5) + takings(6)  # the weekend waits for Monday
+    closing = [low + came for low, came in zip(flows.balance_low_minor, flows.inflow_minor)]
+    assert closing[0] == 5_000_000 and flows.balance_low_minor[0] == 0  # the float came in that day
+    assert all(closing[i + 1] - closing[i] == inflow[i] - outflow[i] for i in range(DAYS))
+    assert flows.balance_minor == 5_000_000 + takings(DAYS) - 30_000  # today so far: the weekend paid out, a sale, a refund
+    assert min(flows.balance_low_minor[1:]) == 5_000_000 - 30_000  # the float is never paid out; Monday refunds first
+
+
+def test_advice_from_the_ledger_places_the_float_and_keeps_the_payouts(sqlite_url):
+    db = Database(sqlite_url)
+    merchant_id = book_history(db)
+    [advice] = merchant_advice(db, merchant_id, TODAY, models=("AutoETS",))
+    db.dispose()
+    placed = sum(p["amount_minor"] for p in advice["placements"])
+    assert advice["balance_minor"] == 5_000_000 + takings(DAYS) - 30_000
+    assert advice["cash_kept_minor"] + placed == advice["balance_minor"]
+    assert 2_500_000 < placed <= 5_000_000  # most of the float, never the takings due out tomorrow
+    assert advice["idle_after_minor"] < advice["idle_before_minor"] and advice["warning"] is None
+
+
+def test_an_unknown_merchant_has_no_history(sqlite_url):
+    db = Database(sqlite_url)
+    with pytest.raises(ForecastError) as error:
+        merchant_advice(db, uuid.uuid4(), TODAY)
+    db.dispose()
+    assert error.value.code == "no_history"
+
+
+def test_the_cli_refuses_a_bad_merchant_id_and_one_without_history(sqlite_url):
+    runner = CliRunner()
+    bad = runner.invoke(app, ["treasury", "forecast", "--merchant", "lotus", "--database-url", sqlite_url])
+    assert bad.exit_code == 2 and "merchant id" in bad.output
+    Database(sqlite_url).dispose()
+    unknown = runner.invoke(app, ["treasury", "advice", "--merchant", str(uuid.uuid4()), "--database-url", sqlite_url, "--json"])
+    assert unknown.exit_code == 2 and "no_history" in unknown.output
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(unknown.stdout or "not json")  # nothing half-printed on stdout
