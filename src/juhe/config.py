@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     # pays for working capital on its own credit, the yardstick of the cost report.
     scf_base_rate_bps: int = 300
     scf_market_apr_bps: int = 900
+    fx_desks_url: str | None = None  # the FX desks compared for the FX cost report; None in sandbox mode: the desks sandbox
     # Sanctions and watch lists screened against (OFAC sdn.csv with alt.csv beside it, UN/EU/UK CSV, own format).
     aml_watch_lists: list[Path] = []
     risk_engine: bool = True  # decide every payment with the risk engine (juhe.risk); off: allow all

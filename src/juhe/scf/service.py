@@ -21,7 +21,7 @@ from juhe.scf import postings
 from juhe.scf.errors import ScfError
 from juhe.scf.models import ScfBuyer, ScfFinancing, ScfFunder, ScfReceivable
 from juhe.scf.pricing import DYNAMIC_DISCOUNTING, REVERSE_FACTORING, Offer, price, reverse_factoring_rate_bps
-from juhe.settlement.calendar import DEFAULT_TIMEZONE, zone_of
+from juhe.settlement.calendar import business_date
 
 MATURITY_DAYS_MAX = 366  # beyond a year it is a loan, not a receivable
 BUYER = "buyer"  # the offer of the buyer itself (dynamic discounting); a funder's offer is its code
@@ -35,7 +35,7 @@ class Rates:
 
 def local_date(now: datetime) -> date:
     """Days to maturity count in China's calendar, where buyers and suppliers are."""
-    return now.astimezone(zone_of(DEFAULT_TIMEZONE)).date()
+    return business_date(now)
 
 
 def configured_rates() -> Rates:

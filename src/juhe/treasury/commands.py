@@ -100,5 +100,7 @@ def advice(merchant: str = MERCHANT, database_url: str = DATABASE_URL,
 
 
 from juhe.scf.commands import scf_app  # noqa: E402 -- supply-chain finance's commands, under `juhe treasury scf`
+from juhe.treasury.fx_commands import fx_cost  # noqa: E402
 
 treasury_app.add_typer(scf_app, name="scf")
+treasury_app.command("fx-cost")(fx_cost)  # FX cost before and after netting
