@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+import weakref
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from juhe.db.models import Account, new_id
@@ -81,14 +82,27 @@ def open_account(
             metadata=metadata or {}, debits_posted=0, credits_posted=0, debits_pending=0, credits_pending=0,
         )
     )
+    conn.info.setdefault("juhe_opened_accounts", set()).add((code, currency))
     return account_id
+
+
+# (code, currency) → id of accounts known to be committed, per engine. An account is never
+# deleted nor re-keyed, so the ids hold; this saves a payment's success four lookups.
+_KNOWN: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], uuid.UUID]] = weakref.WeakKeyDictionary()
 
 
 def ensure_account(conn: Connection, code: str, currency: str, **options) -> uuid.UUID:
     """The account for (code, currency), opened on first use."""
+    known = _KNOWN.setdefault(conn.engine, {})
+    key = (code, currency)
+    if key in known:
+        return known[key]
     lookup = select(ACCOUNTS.c.id).where(ACCOUNTS.c.code == code, ACCOUNTS.c.currency == currency)
     found = conn.scalar(lookup)
     if found is not None:
+        # One this connection opened may still roll back with its transaction: never cache those.
+        if key not in conn.info.get("juhe_opened_accounts", ()):
+            known[key] = found
         return found
     # Another process may open it at this moment (two API processes, one new currency): the
     # loser's insert fails inside its savepoint, and it takes the winner's account.

@@ -24,21 +24,25 @@ PERIODS_PER_ROLL = 24  # a worker down for longer catches up over several runs
 async def run_clock(ctx: PaymentsContext, now: datetime) -> dict[str, int]:
     counts = {"rolled": 0, "failed": 0, "collected": 0}
     db = ctx.db
-    with db.reader() as session:
-        due = session.scalars(select(Subscription.id).where(
-            Subscription.status.in_(("trialing", "active", "past_due")), Subscription.review_at <= now)
-            .order_by(Subscription.review_at).limit(SUBSCRIPTIONS_PER_RUN)).all()
-    for sub_id in due:
+    for sub_id in await db.run(_read, db, _due_subscriptions, now):
         counts["rolled"] += await db.run(_in_transaction, db, roll, sub_id, now)
-    with db.reader() as session:
-        failed = collection.failed_collections(session)
-    for invoice_id in failed:
+    for invoice_id in await db.run(_read, db, collection.failed_collections):
         counts["failed"] += await db.run(_in_transaction, db, collection.collection_failed, invoice_id, now)
-    with db.reader() as session:
-        to_collect = collection.due_for_collection(session, now)
-    for invoice_id in to_collect:
+    for invoice_id in await db.run(_read, db, collection.due_for_collection, now):
         counts["collected"] += await collection.collect(ctx, invoice_id, now) == "attempted"
     return counts
+
+
+def _due_subscriptions(session: Session, now: datetime) -> list[uuid.UUID]:
+    return list(session.scalars(select(Subscription.id).where(
+        Subscription.status.in_(("trialing", "active", "past_due")), Subscription.review_at <= now)
+        .order_by(Subscription.review_at).limit(SUBSCRIPTIONS_PER_RUN)))
+
+
+def _read(db, fn, *args):
+    # On the database's threads: the worker's loop never waits on a query.
+    with db.reader() as session:
+        return fn(session, *args)
 
 
 def _in_transaction(db, fn, *args):
