@@ -25,6 +25,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "qr.view":           frozenset({"admin", "business", "finance"}),
     "qr.manage":         frozenset({"admin", "business"}),
     "installments.view": frozenset({"admin", "business", "finance"}),
+    "scf.view":          frozenset({"admin", "business", "finance", "risk"}),  # as buyer, supplier or funder
+    "scf.act":           frozenset({"admin", "business", "finance"}),  # confirm, accept an offer, repay
     "bnpl.view":         frozenset({"admin", "business", "finance", "risk"}),
     "subscriptions.view": frozenset({"admin", "business", "finance"}),
     "developers.view":   frozenset({"admin", "it"}),

@@ -106,6 +106,7 @@ NAV = (
     ("qr_codes", "/console/qr-codes", "qr.view"),
     ("installments", "/console/installments", "installments.view"),
     ("bnpl", "/console/bnpl", "bnpl.view"),
+    ("scf", "/console/scf", "scf.view"),
     ("subscriptions", "/console/subscriptions", "subscriptions.view"),
     ("invoices", "/console/invoices", "invoices.view"),
     ("aml", "/console/aml", "aml.view"),
