@@ -3,6 +3,7 @@ payments made at a terminal and decided by the engine when they were made."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import timedelta
 
@@ -15,9 +16,11 @@ from juhe.config import get_settings
 from juhe.db.engine import Database
 from juhe.db.models import load_all_models
 from juhe.db.types import utcnow
-from juhe.payments.models import Payment
+from juhe.payments.models import Payment, PaymentAttempt
+from juhe.risk.chargebacks import DisputeIntake
 from juhe.risk.dbstore import bound_session
 from juhe.risk.history import facts_of, load_payment
+from juhe.risk.reports import reports_of
 
 PLATFORM = {"Authorization": "Bearer plat-reports-0123456789"}
 _keys = itertools.count(1)
@@ -56,6 +59,25 @@ class World:
         with bound_session(session):
             return self.engine.decide(facts, at)
 
+    def paid_through(self, channel: str, order_no: str):
+        """A payment of ours that the channel knows by `order_no` (its attempt there succeeded)."""
+        payment_id = self.pay(0)
+        with self.db.session() as session, session.begin():
+            session.add(PaymentAttempt(merchant_id=self.a, payment_id=payment_id, channel=channel, order_no=order_no,
+                                       status="succeeded"))
+        return payment_id
+
+    def file_disputes_twice(self, runner, code: str, channel, day) -> list:
+        """The worker's intake reads the channel's disputes of `day` twice: one fraud case filed, one about
+        the goods and one of an unknown order counted apart, and nothing filed again. The merchant's reports."""
+        intake = DisputeIntake(self.db, self.engine.pipeline.store, {code: channel}, every_s=0)
+        first = runner.run(intake.run_if_due(day))
+        assert (first.filed, first.replayed, first.not_fraud, len(first.unknown)) == (1, 0, 1, 1)
+        again = runner.run(intake.run_if_due(day))
+        assert (again.filed, again.replayed) == (0, 1)
+        with self.db.reader() as session:
+            return reports_of(session, self.a)
+
     def features_now(self, terminal: str = "T1") -> dict:
         payment_id = self.pay(0, terminal)
         with self.db.reader() as session:
@@ -86,6 +108,12 @@ def start_world(url: str, data_dir, monkeypatch):
     client.__exit__(None, None, None)
     db.dispose()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def runner():
+    with asyncio.Runner() as runner:
+        yield runner
 
 
 @pytest.fixture

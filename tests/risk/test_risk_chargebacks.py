@@ -4,7 +4,6 @@ a case of an order Juhe never sent is counted as unknown, and a file read twice 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -17,9 +16,6 @@ from juhe.channels.pos.sandbox import CHARGEBACK_DELAY_DAYS, TEST_CARDS
 from juhe.channels.registry import start_sandbox
 from juhe.channels.simkit import Faults
 from juhe.money import Money
-from juhe.payments.models import PaymentAttempt
-from juhe.risk.chargebacks import DisputeIntake
-from juhe.risk.reports import reports_of
 
 TERMINAL = "POS00001"
 
@@ -29,12 +25,6 @@ def sandbox(tmp_path_factory):
     running = start_sandbox("pos", tmp_path_factory.mktemp("pos"), Faults())
     yield running.sandbox
     running.stop()
-
-
-@pytest.fixture
-def runner():
-    with asyncio.Runner() as runner:
-        yield runner
 
 
 def paid_at_the_acquirer(sandbox, channel: PosChannel, runner, card: str) -> str:
@@ -48,14 +38,6 @@ def paid_at_the_acquirer(sandbox, channel: PosChannel, runner, card: str) -> str
     return order_no
 
 
-def attempt_of(w, order_no: str):
-    payment_id = w.pay(0)
-    with w.db.session() as session, session.begin():
-        session.add(PaymentAttempt(merchant_id=w.a, payment_id=payment_id, channel="pos", order_no=order_no,
-                                   status="succeeded"))
-    return payment_id
-
-
 def test_a_stolen_cards_payment_is_charged_back_a_week_later_and_filed_once_as_fraud(world, sandbox, runner):
     w = world
     channel = PosChannel(PosConfig.model_validate(sandbox.client_config() | {"timeout_s": 2.0}))
@@ -65,17 +47,11 @@ def test_a_stolen_cards_payment_is_charged_back_a_week_later_and_filed_once_as_f
     later = channel.parse_disputes(runner.run(channel.download_disputes(today + timedelta(days=CHARGEBACK_DELAY_DAYS))))
     assert [(d.payment_id, d.reason_code, d.fraud) for d in later] == [(stolen, "4515", True)]
     assert stolen not in {d.payment_id for d in channel.parse_disputes(runner.run(channel.download_disputes(today)))}
-    stolen_payment, goods_payment = attempt_of(w, stolen), attempt_of(w, goods)
+    stolen_payment, goods_payment = w.paid_through("pos", stolen), w.paid_through("pos", goods)
     sandbox.charge_back(stolen, "4515", today)  # the cardholder called sooner: the file of today
     sandbox.charge_back(goods, "4517", today)
     sandbox.charge_back(stranger, "4515", today)
-    intake = DisputeIntake(w.db, w.engine.pipeline.store, {"pos": channel}, every_s=0)
-    first = runner.run(intake.run_if_due(today))
-    assert (first.filed, first.replayed, first.not_fraud, len(first.unknown)) == (1, 0, 1, 1)
-    again = runner.run(intake.run_if_due(today))
-    assert (again.filed, again.replayed) == (0, 1)
-    with w.db.reader() as session:
-        filed = reports_of(session, w.a)
+    filed = w.file_disputes_twice(runner, "pos", channel, today)
     assert [(r.payment_id, r.verdict, r.source, r.reported_by, r.learned_on) for r in filed] == [
         (stolen_payment, "fraud", "chargeback", "channel:pos", today)]
     assert filed[0].external_id.startswith("pos:CB") and goods_payment not in {r.payment_id for r in filed}

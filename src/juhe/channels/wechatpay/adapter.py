@@ -22,6 +22,7 @@ from juhe.channels.base import (
     ChargeCreated,
     ChargeRequest,
     Declined,
+    Dispute,
     InvalidNotification,
     NotificationAck,
     PayerAction,
@@ -170,6 +171,22 @@ class WechatPayChannel:
 
     def parse_statement(self, raw: bytes) -> list[StatementLine]:
         return wire.parse_bill(raw)
+
+    async def download_disputes(self, business_date: date) -> bytes:
+        """The payers' complaints filed that day (Beijing time), every page of them, as one list."""
+        day, complaints = business_date.isoformat(), []
+        while True:
+            path = (f"/v3/merchant-service/complaints-v2?limit={wire.COMPLAINTS_PAGE_MAX}&offset={len(complaints)}"
+                    f"&begin_date={day}&end_date={day}")
+            response = await self._send("GET", path)
+            self._expect_success(response)
+            page = self._parse(wire.ComplaintList, response)
+            complaints += page.data
+            if not page.data or len(complaints) >= page.total_count:
+                return wire.ComplaintList(data=complaints, offset=0, total_count=len(complaints)).model_dump_json().encode()
+
+    def parse_disputes(self, raw: bytes) -> list[Dispute]:
+        return wire.parse_complaints(raw)
 
     def _unsupported(self, request: ChargeRequest) -> Declined | None:
         if request.amount.currency not in self.currencies:

@@ -3,7 +3,10 @@
 It checks every merchant request's WECHATPAY2-SHA256-RSA2048 authorization as WeChat Pay
 does (401 SIGN_ERROR otherwise), signs every answer and notification with its "WeChat Pay
 public key" (serial `PUB_KEY_ID_…`), encrypts notification resources with the APIv3 key,
-retries unacknowledged notifications on WeChat's schedule, and serves the day's trade bill.
+retries unacknowledged notifications on WeChat's schedule, and serves the day's trade bill and the
+payers' complaints (消费者投诉 2.0): a payment by the sandbox's taken-over account (payer
+STOLEN_PAYER) is complained about as not the payer's COMPLAINT_DELAY_DAYS later, and `complain()`
+files any other complaint.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import secrets
 import time
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time as day_time, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
@@ -51,6 +54,9 @@ TRADE_STATE_DESC = {
     "SUCCESS": "支付成功", "REFUND": "转入退款", "NOTPAY": "未支付", "CLOSED": "已关闭", "PAYERROR": "支付失败",
 }  # fmt: skip
 REFUND_STATUS = {"pending": "PROCESSING", "succeeded": "SUCCESS", "failed": "CLOSED"}
+STOLEN_PAYER = "sandbox-account-taken-over"  # its payments are complained about as not the payer's
+COMPLAINT_DELAY_DAYS = 7  # the account's owner notices a week later
+COMPLAINT_SPAN_DAYS_MAX = 30  # begin_date .. end_date of one query
 
 Answer = tuple[int, dict | None]
 
@@ -88,6 +94,7 @@ class WechatPaySandbox(Simulator):
         self._refund_numbers = itertools.count(1)
         self.app_secret = hashlib.sha256(self.apiv3_key.encode()).hexdigest()[:32]
         self._oauth_codes: dict[str, str] = {}  # one-time code → openid
+        self.complaints: dict[str, dict] = {}  # complaint_id → the complaint as the API shows it
         self.app = self._build_app()
 
     def client_config(self) -> dict:
@@ -126,6 +133,7 @@ class WechatPaySandbox(Simulator):
             ("/v3/refund/domestic/refunds/{out_refund_no}", self._refund_query, "GET"),
             ("/v3/bill/tradebill", self._tradebill, "GET"),
             ("/v3/billdownload/file", self._bill_file, "GET"),
+            ("/v3/merchant-service/complaints-v2", self._complaints, "GET"),
             ("/qr/{token}", self._qr_page, "GET"),
             ("/cgi-bin/mmpayweb-bin/checkmweb", self._h5_page, "GET"),
             ("/connect/oauth2/authorize", self._oauth_authorize, "GET"),
@@ -258,7 +266,11 @@ class WechatPaySandbox(Simulator):
         order = self.book.get(order_no)
         if order is not None:
             _expire_if_due(order)  # a payer cannot pay after time_expire
-        return super().pay(order_no, request)
+        order = super().pay(order_no, request)
+        if order is not None and order.state == "succeeded" and request.payer_id == STOLEN_PAYER and order.paid_at:
+            filed_on = wire.beijing(order.paid_at).date() + timedelta(days=COMPLAINT_DELAY_DAYS)
+            self.complain(order_no, "OTHERS", "非本人操作：微信账户被盗，这笔支付不是我付的", filed_on)
+        return order
 
     def _transaction(self, order: SimOrder) -> dict:
         state = _trade_state(order)
@@ -453,6 +465,43 @@ class WechatPaySandbox(Simulator):
             "申请退款金额": amount, "退款类型": "ORIGINAL", "退款状态": "SUCCESS",
             "手续费": _yuan(-_fee(refund.amount_minor)),  # the fee on the refunded part is given back
         }  # fmt: skip
+
+    # --- payers' complaints
+
+    def complain(self, order_no: str, problem_type: str, description: str, filed_on: date) -> str:
+        """A payer complains about a paid order; it shows in the complaint list of `filed_on`. Its id."""
+        order = self.book.get(order_no)
+        if order is None or order.paid_at is None or problem_type not in ("REFUND", "SERVICE_NOT_WORK", "OTHERS"):
+            raise ValueError(f"no paid order {order_no!r}, or problem type {problem_type!r} unknown")
+        complaint_id = f"2000{filed_on:%Y%m%d}{len(self.complaints) + 1:015d}"
+        self.complaints[complaint_id] = {
+            "complaint_id": complaint_id,
+            "complaint_time": datetime.combine(filed_on, day_time(10), wire.CST).isoformat(),
+            "complaint_detail": description, "complaint_state": "PENDING", "complainted_mchid": self.mchid,
+            "complaint_order_info": [{"transaction_id": order.channel_txn_id, "out_trade_no": order.order_no,
+                                      "amount": order.amount_minor}],
+            "complaint_full_refunded": False, "incoming_user_response": False, "user_complaint_times": 1,
+            "problem_description": description, "problem_type": problem_type,
+        }  # fmt: skip
+        return complaint_id
+
+    async def _complaints(self, request: Request) -> Response:
+        return await self._serve(request, lambda _: self._complaint_page(request.query_params))
+
+    def _complaint_page(self, query) -> Answer:
+        try:
+            begin, end = date.fromisoformat(query["begin_date"]), date.fromisoformat(query["end_date"])
+            limit, offset = int(query.get("limit", wire.COMPLAINTS_PAGE_MAX)), int(query.get("offset", 0))
+        except (KeyError, ValueError):
+            raise Refusal(400, "PARAM_ERROR", "begin_date、end_date 必填，格式为 YYYY-MM-DD；limit、offset 为整数") from None
+        if not (1 <= limit <= wire.COMPLAINTS_PAGE_MAX and offset >= 0
+                and timedelta(0) <= end - begin < timedelta(days=COMPLAINT_SPAN_DAYS_MAX)):
+            raise Refusal(400, "PARAM_ERROR", "limit 取值 1-50，查询时间跨度不超过30天")
+        if query.get("complainted_mchid", self.mchid) != self.mchid:
+            raise Refusal(400, "PARAM_ERROR", "被诉商户号与请求商户号不匹配")
+        found = [c for _, c in sorted(self.complaints.items())
+                 if begin <= datetime.fromisoformat(c["complaint_time"]).date() <= end]
+        return 200, {"data": found[offset:offset + limit], "limit": limit, "offset": offset, "total_count": len(found)}
 
     # --- the payer's side
 

@@ -15,10 +15,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt, ValidationError
 
 from juhe.channels.base import (
     ChargeRequest,
+    Dispute,
     PaymentState,
     PaymentStatus,
     RefundRequest,
@@ -467,3 +468,60 @@ def _bill_time(text: str) -> datetime:
         return datetime.strptime(text, BILL_TIME_FORMAT).replace(tzinfo=CST)
     except ValueError:
         raise ValueError(f"交易时间 {text!r} is not yyyy-MM-dd HH:mm:ss") from None
+
+
+# --- payers' complaints (消费者投诉 2.0, GET /v3/merchant-service/complaints-v2)
+
+COMPLAINTS_PAGE_MAX = 50  # the API's largest `limit`
+# A complaint carries no reason code for "I did not make this payment": WeChat's problem_type says only
+# whether the payer asks for a refund (REFUND), a service that did not work (SERVICE_NOT_WORK) or
+# something else (OTHERS). A complaint of OTHERS whose text says the payment was not the payer's (an
+# account taken over, a stolen phone) is read as fraud; everything else is about the goods.
+NOT_THE_PAYER_WORDS = ("非本人", "盗刷", "被盗", "盗用", "not made by me", "account stolen")
+
+
+class ComplaintOrder(BaseModel):
+    transaction_id: str
+    out_trade_no: str
+    amount: StrictInt
+
+
+class Complaint(BaseModel):
+    complaint_id: str
+    complaint_time: datetime
+    complaint_detail: str = ""
+    complaint_state: Literal["PENDING", "PROCESSING", "PROCESSED"]
+    complainted_mchid: str = ""
+    complaint_order_info: list[ComplaintOrder] = Field(default_factory=list)
+    problem_description: str = ""
+    problem_type: str = "OTHERS"
+
+
+class ComplaintList(BaseModel):
+    data: list[Complaint] = Field(default_factory=list)
+    limit: int = COMPLAINTS_PAGE_MAX
+    offset: int = 0
+    total_count: int = 0
+
+
+def not_the_payers(complaint: Complaint) -> bool:
+    text = f"{complaint.problem_description} {complaint.complaint_detail}".lower()
+    return complaint.problem_type == "OTHERS" and any(word in text for word in NOT_THE_PAYER_WORDS)
+
+
+def parse_complaints(raw: bytes) -> list[Dispute]:
+    """One dispute per order a complaint names (case number `<complaint_id>-<n>`: a complaint may name
+    several orders, and each is filed once). Raises ValueError on a malformed list."""
+    try:
+        complaints = ComplaintList.model_validate_json(raw or b"{}").data
+    except ValidationError as e:
+        raise ValueError(f"malformed complaint list: {e}") from e
+    disputes = []
+    for complaint in complaints:
+        fraud = not_the_payers(complaint)
+        reason = (complaint.problem_description or complaint.complaint_detail)[:200]
+        for n, order in enumerate(complaint.complaint_order_info, 1):
+            disputes.append(Dispute(f"{complaint.complaint_id}-{n}", order.out_trade_no, "dispute",
+                                    complaint.problem_type, reason, fraud, Money(order.amount, CURRENCY),
+                                    complaint.complaint_time.astimezone(CST).date()))
+    return disputes
