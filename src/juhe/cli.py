@@ -18,6 +18,7 @@ from juhe.bnpl.commands import bnpl_app
 from juhe.config import get_settings
 from juhe.console.commands import console_app
 from juhe.recon.commands import recon_app, statement_app
+from juhe.bench.forecast_command import bench_forecast
 from juhe.bench.risk_command import bench_risk
 from juhe.bench.trace import bench_trace
 from juhe.risk.commands import risk_app
@@ -223,6 +224,7 @@ app.add_typer(treasury_app, name="treasury")
 app.add_typer(report_app, name="report")
 app.command()(simulate)
 bench_app.command("risk")(bench_risk)
+bench_app.command("forecast")(bench_forecast)
 bench_app.command("trace")(bench_trace)
 
 
