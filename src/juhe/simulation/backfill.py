@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import logging
+import re
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ from juhe.payments.service import NewPayment, PaymentError, create_payment
 from juhe.simulation import daily
 from juhe.transfers.service import TransferError, create_batch
 from juhe.simulation.business import BEIJING, SCENARIOS, Day, Sale, plan_day, supplier_csv
+from juhe.simulation.scenarios import Scenarios
 from juhe.simulation.units import Units, load_units
 
 log = structlog.get_logger()
@@ -48,7 +51,7 @@ CONCURRENCY = 16  # sales in flight at once: enough to keep the database's write
 FACES_ENROLLED = 24  # regular customers enrolled for face pay
 FACE_NOISE = 0.2  # the enrolled face, captured again at the device
 SPOOF_LIVENESS = 0.2  # a photo held up to the device: refused by the liveness check
-PAYER_ACTS = ("store_qr", "web", "app", "fraud")  # the payer scans or confirms in the wallet after the create
+PAYER_ACTS = ("store_qr", "web", "app", "fraud", "installment", "bnpl")  # the payer scans or confirms in the wallet after the create
 HTTP_SANDBOXES = ("alipay", "wechatpay", "unionpay", "facepay", "bank", "crossborder")
 
 
@@ -62,6 +65,7 @@ class Tally:
     transfer_batches: int = 0
     refused: dict[str, int] = field(default_factory=dict)  # refusals at once by code (not enough funds …)
     days: list[daily.DayEnd] = field(default_factory=list)
+    bnpl: dict = field(default_factory=dict)  # checkouts and conversion with and without BNPL offered
 
     def refuse(self, code: str) -> None:
         self.refused[code] = self.refused.get(code, 0) + 1
@@ -97,7 +101,8 @@ class DirectNotifier(Notifier):
 class Backfill:
     """The channels' sandboxes, the payments context over them, and the moved clock."""
 
-    def __init__(self, db: Database, data_dir: Path, notify_base_url: str, risk=None):
+    def __init__(self, db: Database, data_dir: Path, public_base_url: str, risk=None):
+        notify_base_url = f"{public_base_url}/v1/notify"
         self.db = db
         self.sandboxes: dict[str, RunningSandbox] = {code: start_sandbox(code, data_dir / "sandbox") for code in daily.CHANNELS}
         mounts = {f"http://127.0.0.1:{self.sandboxes[code].server.port}": httpx.ASGITransport(app=self.sandboxes[code].sandbox.app)
@@ -109,24 +114,35 @@ class Backfill:
             self.ctx.risk = risk
         for running in self.sandboxes.values():
             running.sandbox.notifier = DirectNotifier(running.sandbox.notifier, self.ctx)
+        self.public_base_url = public_base_url
         self.units: Units | None = None
+        self.scenarios: Scenarios | None = None
         self.faces: list[tuple[float, ...]] = []
         self.card_key = pos_signing.load_key(data_dir / "sandbox" / "pos" / "pos_card_key.hex", pos_signing.CARD_KEY_BYTES)
 
     async def run(self, merchant_id: uuid.UUID, first_day: date, days: int, seed: int, payments_per_day: int,
                   advance=lambda _n: None) -> Tally:  # fmt: skip
         """Play `days` days from `first_day`, each ending with the daily cycle; `advance(n)` per sale."""
-        self.units = await self.db.run(load_units, self.db, merchant_id)
-        await self._enrol_faces(seed)
+        await self.prepare(merchant_id, seed)
         tally = Tally()
         with time_machine.travel(datetime.combine(first_day, dtime(0), BEIJING), tick=True) as clock:
             for offset in range(days):
                 day = first_day + timedelta(days=offset)
                 plan = plan_day(day, seed, payments_per_day, working_day=daily.is_working_day(day))
                 await self._play(plan, clock, tally, advance)
+                await self.scenarios.close_day(self._repayer_acts)
                 clock.move_to(plan.cycle_at)
                 tally.days.append(await daily.close_day(self.ctx, day, lambda s: clock.shift(timedelta(seconds=s))))
+        tally.bnpl = self.scenarios.bnpl.figures()
         return tally
+
+    async def prepare(self, merchant_id: uuid.UUID, seed: int) -> None:
+        """The merchant's units, its codes and plans, and the regular customers' faces."""
+        self.units = await self.db.run(load_units, self.db, merchant_id)
+        alipay_base = f"http://127.0.0.1:{self.sandboxes['alipay'].server.port}"  # the sandbox's own routes, not its gateway
+        self.scenarios = Scenarios(self.ctx, self.units, self.http, alipay_base, self.public_base_url)
+        await self.scenarios.setup()
+        await self._enrol_faces(seed)
 
     async def _play(self, plan: Day, clock, tally: Tally, advance) -> None:
         sales = list(plan.sales)
@@ -156,10 +172,19 @@ class Backfill:
     async def _sale(self, sale: Sale, tally: Tally) -> None:
         if sale.kind == "b2b":
             return await self._supplier_batch(sale, tally)
-        new = await self._new_payment(sale)
+        if sale.kind == "subscribe":
+            return await self.scenarios.subscribe(sale)
+        if sale.kind == "bnpl" and not await self.scenarios.bnpl_checkout(sale):
+            return  # bought on the line, or the payer left
         request_hash = hashlib.sha256(sale.key.encode()).hexdigest()
         try:
-            payment, _created = await create_payment(self.ctx, self.units.merchant_id, sale.key, request_hash, new)
+            if sale.kind == "installment":
+                payment = await self.scenarios.installment_payment(sale, sale.key, request_hash)
+            elif sale.extra.get("qr") in ("static", "dynamic"):
+                payment = await self.scenarios.qr_code_payment(sale)
+            else:
+                payment, _created = await create_payment(self.ctx, self.units.merchant_id, sale.key, request_hash,
+                                                         await self._new_payment(sale))
         except PaymentError as refusal:
             tally.refuse(refusal.code)
             return
@@ -171,24 +196,42 @@ class Backfill:
 
     async def _new_payment(self, sale: Sale) -> NewPayment:
         store_id, line_id = self.units.store(sale.store), self.units.line(sale.line)
-        payer = dict(sale.extra)
+        payer = {k: v for k, v in sale.extra.items() if k in ("client_ip", "device_id")}
         if sale.kind == "card":
             till = STORE_TERMINALS[sale.number % len(STORE_TERMINALS)]
             card = TEST_CARDS["approve" if sale.outcome == "pay" else "do_not_honour"]
             payer = {"terminal_id": till, "card_block": pos_signing.seal_card(self.card_key, card.track2, till)}
         elif sale.kind == "face":
             payer = await self._face_token(sale)
-        elif sale.kind in ("web", "app", "fraud"):
+        elif sale.kind in ("web", "app", "fraud", "bnpl"):
             payer.setdefault("device_id", f"dev-{sale.customer}")
         return NewPayment(Money(sale.amount_minor, "CNY"), Scenario(SCENARIOS[sale.kind]), sale.subject, customer_id=sale.customer,
                           store_id=store_id, business_line_id=line_id, preferred_channel=sale.channel, payer=payer)
 
     async def _payer_acts(self, payment, sale: Sale):
         """The payer scans and pays (or the wallet declines); the channel notifies Juhe."""
+        await self.open_cashier(payment.next_action)
         sandbox = self.sandboxes[payment.channel].sandbox
         sandbox.pay(payment.channel_order_no, PayRequest(outcome="success" if sale.outcome == "pay" else "decline"))
         await sandbox.notifier.drain()
         return await self.db.run(_reread, self.db, payment.id)
+
+    async def open_cashier(self, action: dict | None) -> None:
+        """What the payer's browser does first where the channel makes the order only when its
+        cashier page is opened (Alipay wap pay) or its form submitted (UnionPay's front gateway)."""
+        if action and action.get("type") == "redirect":
+            await self.http.get(action["redirect_url"])
+        elif action and action.get("type") == "form":
+            target = re.search(r'action="([^"]+)"', action["form_html"]).group(1)
+            fields = dict(re.findall(r'name="([^"]+)"\s+value="([^"]*)"', action["form_html"]))
+            await self.http.post(html.unescape(target), data={k: html.unescape(v) for k, v in fields.items()})
+
+    async def _repayer_acts(self, view: dict, customer: str) -> None:
+        """A BNPL payer pays a repayment in their wallet."""
+        await self.open_cashier(view["next_action"])
+        sandbox = self.sandboxes[view["channel"]].sandbox
+        sandbox.pay(view["channel_order_no"], PayRequest(outcome="success"))
+        await sandbox.notifier.drain()
 
     async def _refund(self, payment, sale: Sale, tally: Tally) -> None:
         key = f"{sale.key}-refund"

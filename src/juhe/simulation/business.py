@@ -30,11 +30,20 @@ MIX = {
     "store_qr": (0.36, 45_00, 0.8),
     "card": (0.20, 120_00, 0.9),
     "face": (0.12, 38_00, 0.6),
-    "web": (0.14, 260_00, 1.0),
-    "app": (0.14, 150_00, 0.9),
+    "web": (0.10, 260_00, 1.0),
+    "app": (0.13, 150_00, 0.9),
+    "installment": (0.02, 3_000_00, 0.5),  # electronics on 花呗分期 at the store's till
+    "bnpl": (0.05, 400_00, 0.8),  # a web-shop checkout where BNPL may be offered
+    "subscribe": (0.01, 19_90, 0.0),  # a customer joins the membership (trial, then monthly on an Alipay agreement)
     "fraud": (0.01, 2_600_00, 0.5),  # stolen-card bursts and odd-hour cash-outs: for the risk engine
 }
-SCENARIOS = {"store_qr": "qr", "card": "pos", "face": "face", "web": "wap", "app": "app", "fraud": "wap"}  # as the API names them
+SCENARIOS = {"store_qr": "qr", "card": "pos", "face": "face", "web": "wap", "app": "app", "fraud": "wap",
+             "installment": "qr", "bnpl": "wap"}  # as the API names them
+QR_WAYS = (("order", 0.4), ("static", 0.35), ("dynamic", 0.25))  # a code per payment, the stand's 聚合码, the till's
+INSTALLMENT_PERIODS = (3, 6, 12)
+BNPL_WITHIN_MEANS = 0.75  # of web-shop baskets, what the payer could pay outright
+BNPL_INSTALLMENTS = (1, 3, 3, 4, 6)
+REVOKE_SHARE = 0.12  # members who revoke the agreement in their wallet before the trial ends
 QR_CHANNELS = (("alipay", 0.5), ("wechatpay", 0.4), ("unionpay", 0.1))
 REFUND_SHARE = 0.03  # of the day's sales, refunded in part or whole later that day
 DECLINE_SHARE = 0.02  # the payer's wallet or bank says no
@@ -125,8 +134,18 @@ def _sale(day: date, rng: random.Random, number: int) -> Sale:
         refund_minor = amount_minor if rng.random() < 0.6 else max(1, amount_minor // rng.choice((2, 3, 4)))
     if kind == "store_qr":
         channel = rng.choices([c for c, _ in QR_CHANNELS], weights=[w for _, w in QR_CHANNELS])[0]
+        way = rng.choices([w for w, _ in QR_WAYS], weights=[s for _, s in QR_WAYS])[0]
         return Sale(at, kind, amount_minor, number, channel, store=rng.choice(STORES), customer=customer, outcome=outcome,
-                    refund_minor=refund_minor)
+                    refund_minor=refund_minor, extra={"qr": way})
+    if kind == "installment":
+        return Sale(at, kind, amount_minor, number, "alipay", store=rng.choice(STORES), customer=customer,
+                    outcome=outcome, extra={"periods": rng.choice(INSTALLMENT_PERIODS)})
+    if kind == "subscribe":
+        return Sale(at, kind, MIX[kind][1], number, "alipay", customer=customer, extra={"revokes": rng.random() < REVOKE_SHARE})
+    if kind == "bnpl":  # BNPL is offered to half the payers (fixed per payer): the month measures what it adds
+        return Sale(at, kind, amount_minor, number, "wechatpay", customer=customer, outcome="pay", extra={
+            "offered": int(customer[-4:]) % 2 == 0, "within_means": rng.random() < BNPL_WITHIN_MEANS,
+            "installments": rng.choice(BNPL_INSTALLMENTS)})
     if kind in ("card", "face"):  # no payer step after the till: the card or face either pays or is declined
         return Sale(at, kind, amount_minor, number, store=rng.choice(STORES), customer=customer,
                     outcome="pay" if outcome == "abandon" else outcome, refund_minor=refund_minor)

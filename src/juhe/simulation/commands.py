@@ -53,7 +53,7 @@ def simulate(
         seeded = seed_demo(db, settings.data_dir / "demo-keys.json")
     merchant_id = uuid.UUID(seeded["merchants"][0]["id"])
     started = time.monotonic()
-    backfill = Backfill(db, settings.data_dir, f"{settings.public_base_url}/v1/notify", _risk(settings, db))
+    backfill = Backfill(db, settings.data_dir, settings.public_base_url, _risk(settings, db))
     try:
         with progress_bars(not as_json) as bars:
             expected = round(payments_per_day * days * 1.08)  # weekends are busier; a guide for the bar only
@@ -108,7 +108,7 @@ def _figures(db, tally, merchant_id: uuid.UUID, first_day: date, days: int, elap
     from juhe.simulation.summary import summary
 
     figures = summary(db, merchant_id, first_day, first_day + timedelta(days=days - 1))
-    return {"first_day": first_day.isoformat(), "days": days, **figures, "refused": tally.refused,
+    return {"first_day": first_day.isoformat(), "days": days, **figures, "bnpl": tally.bnpl, "refused": tally.refused,
             "transfer_batches": tally.transfer_batches, "seconds": round(elapsed_s, 1),
             "payments_per_s": round(figures["payments"] / elapsed_s, 1) if elapsed_s else 0.0}
 

@@ -26,8 +26,9 @@ from juhe.channels.pos.sandbox import STORE_TERMINALS, TEST_CARDS
 from juhe.demo_day import wait_until_up
 from juhe.money import Money
 from juhe.simulation.business import BEIJING, SCENARIOS, Sale, plan_day, supplier_csv
+from juhe.simulation.scenarios import MEMBERSHIP
 
-PAYER_ACTS = ("store_qr", "web", "app", "fraud")
+PAYER_ACTS = ("store_qr", "web", "app", "fraud", "installment", "bnpl")
 FACES = 8  # customers enrolled for face pay
 REPORT_EVERY = 10  # sales between progress lines
 WAIT_S = 60.0
@@ -57,6 +58,7 @@ class LiveStream:
         self.faces: list[tuple[float, ...]] = []
         self.totp: dict[str, str | None] = {}  # customer → authenticator secret (their phone's app)
         self.face_enrolled: set[str] = set()
+        self.plans: list[dict] | None = None  # the retailer's installment plans, asked once
 
     def run(self, limit: int | None = None) -> StreamTally:
         """Sell until stopped (or `limit` sales); today's planned sales in order, then tomorrow's, …"""
@@ -81,9 +83,15 @@ class LiveStream:
             answer = self.api.post("/v1/transfers/batches?category_purpose=SUPP", content=supplier_csv(sale).encode(), headers=headers)
             self._note(sale, "supplier batch " + (answer.json().get("status") or answer.json().get("code", "?")))
             return
+        if sale.kind == "subscribe":
+            return self._subscribe(sale, key)
+        if sale.kind == "bnpl" and not self._bnpl_checkout(sale, key):
+            return
         body = {"amount_minor": sale.amount_minor, "currency": "CNY", "scenario": SCENARIOS[sale.kind], "subject": sale.subject,
                 "customer_id": sale.customer, "store_id": units["store"].get(sale.store), "business_line_id": units["line"].get(sale.line),
                 "preferred_channel": sale.channel, "payer": self._payer(sale, card_key)}
+        if sale.kind == "installment" and self._installment_plan():
+            body["installments"] = {"plan_id": self._installment_plan(), "periods": sale.extra["periods"]}
         if sale.customer:
             self._authenticator(sale.customer)
         payment = self.api.post("/v1/payments", json=body, headers=self._key("business", key)).json()
@@ -114,10 +122,44 @@ class LiveStream:
             answer = httpx.post(f"{self.sandbox_urls['facepay']}/sandbox/face/tokens", json={
                 "device_id": DEVICE_ID, "probe": list(probe), "liveness": 0.98 if sale.outcome == "pay" else 0.2})
             return {"device_id": DEVICE_ID, "face_token": answer.json()["face_token"]}
-        payer = {k: v for k, v in sale.extra.items() if isinstance(v, str)}
-        if sale.kind in ("web", "app") and sale.customer:  # the customer's own phone; a QR stand knows no device
+        payer = {k: v for k, v in sale.extra.items() if k in ("client_ip", "device_id")}
+        if sale.kind in ("web", "app", "bnpl") and sale.customer:  # the customer's own phone; a QR stand knows no device
             payer.setdefault("device_id", f"dev-{sale.customer}")
         return payer
+
+    def _installment_plan(self) -> str | None:
+        """The retailer's installment plan (the back-fill made it); None: its sales are plain QR payments."""
+        if self.plans is None:
+            self.plans = self.api.get("/v1/installment-plans", headers=self._key("business")).json().get("data") or []
+        return self.plans[0]["id"] if self.plans else None
+
+    def _bnpl_checkout(self, sale: Sale, key: str) -> bool:
+        """Within the payer's means: True, an ordinary web payment. Beyond them: on the line when offered, else gone."""
+        if sale.extra["within_means"]:
+            return True
+        if not sale.extra["offered"]:
+            self._note(sale, "left: beyond means, no BNPL offered")
+            return False
+        business = self._key("business")
+        self.api.post("/v1/bnpl/lines", json={"customer_id": sale.customer}, headers=self._key("business", f"{key}-line"))
+        order = self.api.post("/v1/bnpl/orders", json={"customer_id": sale.customer, "amount_minor": sale.amount_minor,
+                              "subject": sale.subject, "installments": sale.extra["installments"]},
+                              headers=self._key("business", f"{key}-order")).json()
+        if "id" not in order:
+            self._note(sale, f"refused: {order.get('code')}")
+            return False
+        shipped = self.api.post(f"/v1/bnpl/orders/{order['id']}/capture", json={}, headers=business).json()
+        self._note(sale, f"{shipped.get('status', 'refused')} on BNPL")
+        return False
+
+    def _subscribe(self, sale: Sale, key: str) -> None:
+        """The payer signs an Alipay agreement in the wallet and joins the membership."""
+        agreement = httpx.post(f"{self.sandbox_urls['alipay']}/sandbox/agreements").json()["agreement_no"]
+        mandate = self.api.post("/v1/billing/mandates", json={"customer_id": sale.customer, "channel": "alipay",
+                                "agreement_no": agreement}, headers=self._key("business", f"{key}-mandate")).json()
+        sub = self.api.post("/v1/billing/subscriptions", json={"customer_id": sale.customer, "plan": MEMBERSHIP[1],
+                            "mandate_id": mandate.get("id")}, headers=self._key("business", f"{key}-sub")).json()
+        self._note(sale, f"{sub.get('status') or 'refused: ' + str(sub.get('code'))} membership")
 
     def _authenticator(self, customer: str) -> None:
         """A customer's first purchase: their authenticator app is enrolled, as the shop's app does."""
