@@ -97,6 +97,11 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (English, 中文)
     "api_key_secret": ("New API key", "新 API 密钥"), "webhook_secret": ("Signing secret of the endpoint", "回调签名密钥"),
     "terminal_mac_key": ("MAC key to load into the terminal", "终端 MAC 密钥"),
     "statement": ("Statement", "对账单"), "form_error": ("The form was not filled in right", "表单填写有误"), "back": ("Back", "返回"),
+    "reports": ("Reports", "报表"), "monthly_reviews": ("Monthly transaction reviews", "月度交易复盘"),
+    "compliance_reports": ("Quarterly compliance reports", "季度合规报告"), "month": ("Month", "月份"), "quarter": ("Quarter", "季度"),
+    "period": ("Period (Beijing time)", "期间（北京时间）"), "to_date": ("to date", "截至今日"), "download_pdf": ("Download PDF", "下载 PDF"),
+    "reports_hint": ("Each PDF is made when downloaded, from the books as they are; the same as juhe report monthly|compliance.",
+                     "PDF 于下载时按当前账务生成，与 juhe report monthly|compliance 相同。"),
     "decide": ("Decide", "裁定"), "decide_confirm": ("Record this decision? It stays in the case file.", "确认记录该裁定？将永久存档。"),
 }
 

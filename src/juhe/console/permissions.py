@@ -29,6 +29,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "scf.act":           frozenset({"admin", "business", "finance"}),  # confirm, accept an offer, repay
     "bnpl.view":         frozenset({"admin", "business", "finance", "risk"}),
     "subscriptions.view": frozenset({"admin", "business", "finance"}),
+    "reports.view":      frozenset({"admin", "finance", "risk", "operator"}),
+    "reports.monthly":   frozenset({"admin", "finance", "risk", "operator"}),  # the month's business, risk and recon
+    "reports.compliance": frozenset({"admin", "risk", "operator"}),  # AML, reserve, audit and who has access
     "developers.view":   frozenset({"admin", "it"}),
     "developers.manage": frozenset({"admin", "it"}),
 }

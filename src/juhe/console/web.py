@@ -110,6 +110,7 @@ NAV = (
     ("subscriptions", "/console/subscriptions", "subscriptions.view"),
     ("invoices", "/console/invoices", "invoices.view"),
     ("aml", "/console/aml", "aml.view"),
+    ("reports", "/console/reports", "reports.view"),
     ("developers", "/console/developers", "developers.view"),
 )
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import matplotlib
 
 matplotlib.use("Agg")
-from matplotlib import dates, pyplot  # noqa: E402 -- after the backend is chosen
+from matplotlib import dates, pyplot, ticker  # noqa: E402 -- after the backend is chosen
 
 DPI = 150
 SIZE_IN = (6.4, 2.6)
@@ -63,5 +63,6 @@ def counts(title: str, values: dict[str, int]) -> bytes:
     names = sorted(values)
     figure, axes = pyplot.subplots(figsize=SIZE_IN)
     axes.barh(names, [values[n] for n in names], color="#bf8700")
+    axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # counts: no 0.2 of an alert
     axes.set_title(title)
     return _png(figure)
