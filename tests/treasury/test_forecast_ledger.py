@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from juhe.api.app import create_app
+from juhe.channels.simkit import ServerThread
 from juhe.cli import app
+from juhe.config import get_settings
+from juhe.console.users import add_user
 from juhe.db.engine import Database
+from juhe.db.types import utcnow
 from juhe.ledger import ensure_account, payable_code, post, transfer
-from juhe.merchants import create_merchant
+from juhe.merchants import create_merchant, issue_api_key
+from juhe.settlement.calendar import business_date
+from juhe.treasury import forecast_ledger
 from juhe.treasury.advice import merchant_advice
 from juhe.treasury.forecast import ForecastError
 from juhe.treasury.forecast_ledger import daily_flows
@@ -27,7 +37,7 @@ def takings(i: int) -> int:
     return 1_000_000 + 400_000 * (day.weekday() >= 5) + 7_919 * (i % 5)
 
 
-def book_history(db: Database) -> uuid.UUID:
+def book_history(db: Database, first: date = FIRST, days: int = DAYS) -> uuid.UUID:
     """Nine weeks of a shop: takings every day at noon in Beijing, a refund on Mondays, everything held paid out
     the next weekday morning; the shop keeps a float of 5,000,000 it never pays out."""
     with db.session() as session, session.begin():
@@ -37,16 +47,16 @@ def book_history(db: Database) -> uuid.UUID:
         reserve = ensure_account(conn, "reserve:bank", "CNY", owner_type="platform")
         payable = ensure_account(conn, payable_code(merchant_id), "CNY", merchant_id=merchant_id, no_overdraft=True,
                                  owner_type="merchant", owner_id=merchant_id)
-        at = lambda i, hour: datetime.combine(FIRST + timedelta(days=i), time(hour), timezone.utc)  # noqa: E731
+        at = lambda i, hour: datetime.combine(first + timedelta(days=i), time(hour), timezone.utc)  # noqa: E731
         post(conn, transfer("t:float", reserve, payable, 5_000_000, merchant_id=merchant_id), now=at(-1, 4))
         held = 0
-        for i in range(DAYS + 1):  # the last day is today: in the balance, not in the history
-            if (FIRST + timedelta(days=i)).weekday() < 5 and held:
+        for i in range(days + 1):  # the last day is today: in the balance, not in the history
+            if (first + timedelta(days=i)).weekday() < 5 and held:
                 post(conn, transfer(f"t:payout:{i}", payable, reserve, held, merchant_id=merchant_id), now=at(i, 1))
                 held = 0
             post(conn, transfer(f"t:sale:{i}", clearing, payable, takings(i), merchant_id=merchant_id), now=at(i, 4))
             held += takings(i)
-            if i % 7 == 0:
+            if (first + timedelta(days=i)).weekday() == 0:
                 post(conn, transfer(f"t:refund:{i}", payable, clearing, 30_000, merchant_id=merchant_id), now=at(i, 6))
                 held -= 30_000
     return merchant_id
@@ -104,3 +114,105 @@ def test_the_cli_refuses_a_bad_merchant_id_and_one_without_history(sqlite_url):
     assert unknown.exit_code == 2 and "no_history" in unknown.output
     with pytest.raises(json.JSONDecodeError):
         json.loads(unknown.stdout or "not json")  # nothing half-printed on stdout
+
+
+@pytest.fixture
+def live_shop(sqlite_url, tmp_path, monkeypatch):
+    """The shop's nine weeks up to the real today behind the API, with a finance and an IT key and console user;
+    AutoETS alone, so that a request takes a second rather than AutoARIMA's ten."""
+    monkeypatch.setenv("JUHE_CHANNEL_MODE", "live")
+    monkeypatch.setenv("JUHE_DATA_DIR", str(tmp_path / "juhe-data"))
+    monkeypatch.setattr(forecast_ledger, "CANDIDATES", ("AutoETS",))
+    get_settings.cache_clear()
+    today = business_date(utcnow())
+    first = today - timedelta(days=today.weekday() + 63)
+    db = Database(sqlite_url)
+    merchant_id = book_history(db, first, (today - first).days)
+    with db.session() as session, session.begin():
+        keys = {role: issue_api_key(session, merchant_id, role, [role])[1] for role in ("finance", "it")}
+        add_user(session, "finance@shop", "Finance", "finance", PASSWORD, merchant_id)
+        add_user(session, "it@shop", "IT", "it", PASSWORD, merchant_id)
+    yield db, merchant_id, keys
+    db.dispose()
+    get_settings.cache_clear()
+
+
+PASSWORD = "correct horse 1"
+
+
+def test_the_api_gives_finance_the_forecast_and_the_advice_and_refuses_others(live_shop):
+    db, merchant_id, keys = live_shop
+    with TestClient(create_app(db)) as client:
+        auth = {"Authorization": f"Bearer {keys['finance']}"}
+        advice = client.get("/v1/treasury/advice", headers=auth)
+        assert advice.status_code == 200, advice.text
+        [cny] = advice.json()["currencies"]
+        assert advice.json()["merchant_id"] == str(merchant_id) and cny["currency"] == "CNY"
+        assert sum(p["amount_minor"] for p in cny["placements"]) + cny["cash_kept_minor"] == cny["balance_minor"]
+        assert cny["idle_after_minor"] < cny["idle_before_minor"]
+        forecast = client.get("/v1/treasury/forecast", headers=auth).json()["currencies"][0]
+        assert forecast["inflow"]["model"] == "AutoETS" and len(forecast["inflow"]["days"]) == 91
+        assert len(forecast["balance"]["weeks"]) == 13
+        refused = client.get("/v1/treasury/advice", headers={"Authorization": f"Bearer {keys['it']}"})
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+        with db.session() as session, session.begin():
+            newcomer = create_merchant(session, "新店", "retail").id
+            _, key = issue_api_key(session, newcomer, "finance", ["finance"])
+        empty = client.get("/v1/treasury/forecast", headers={"Authorization": f"Bearer {key}"})
+        assert empty.status_code == 422 and empty.headers["content-type"].startswith("application/problem+json")
+        assert empty.json()["code"] == "no_history"
+
+
+def test_the_console_page_shows_finance_the_advice_and_the_chart_in_chromium(live_shop):
+    sync_playwright = _browser()
+    db, merchant_id, _ = live_shop
+    server = ServerThread(create_app(db)).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            page = _logged_in(browser, server.base_url, "finance@shop")
+            assert page.locator("nav a[href='/console/treasury']").count() == 1
+            page.goto(f"{server.base_url}/console/treasury")
+            assert "Treasury" in page.locator("h1").inner_text()
+            assert page.locator("#placements tr").count() >= 2  # a heading and at least one product
+            assert "→" in page.locator("#idle").inner_text()
+            assert page.locator("#balance-chart polygon").count() == 1
+            assert page.locator("#forecast-weeks tr").count() == 14  # a heading and 13 weeks
+            ARTEFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTEFACTS / "treasury.png"), full_page=True)
+            it = _logged_in(browser, server.base_url, "it@shop")
+            assert it.locator("nav a[href='/console/treasury']").count() == 0
+            assert it.goto(f"{server.base_url}/console/treasury").status == 403
+            browser.close()
+    finally:
+        server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "console"
+
+
+def _browser():
+    """Playwright driving Debian's Chromium; under CI=true a missing browser fails instead of skipping."""
+    reason = None
+    try:
+        from playwright.sync_api import sync_playwright
+        if not os.path.exists(CHROMIUM):
+            reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+    except ImportError as e:
+        reason = f"playwright is not installed: {e}"
+    if reason:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return sync_playwright
+
+
+def _logged_in(browser, base: str, login: str):
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{base}/console/login")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/console/")
+    return page

@@ -12,7 +12,7 @@ from prometheus_client import Counter, Histogram
 
 from juhe.api.audit_trail import AuditTrail
 from juhe.api import openapi
-from juhe.api import aml, audit, bnpl, subscriptions, errors, risk, fx, health, installments, invoices, ledger, merchants, monitor, orders, pay_pages, payments, qr_codes, receipts, reconciliations, scf, settlements, terminals, trace, transfers, webhooks
+from juhe.api import aml, audit, bnpl, subscriptions, errors, risk, fx, health, installments, invoices, ledger, merchants, monitor, orders, pay_pages, payments, qr_codes, receipts, reconciliations, scf, settlements, terminals, trace, transfers, treasury, webhooks
 from juhe import loop_lag
 from juhe.console.app import install as install_console
 from juhe.config import get_settings
@@ -85,7 +85,7 @@ def create_app(database: Database | None = None, runtime: Runtime | None = None,
         description="One access point for every payment channel, and a double-entry ledger behind it.",
     )
     errors.install(app)
-    for module in (health, merchants, ledger, payments, bnpl, subscriptions, qr_codes, pay_pages, installments, terminals, transfers, fx, webhooks, monitor, reconciliations, settlements, aml, risk, trace, audit, receipts, invoices, orders, scf):
+    for module in (health, merchants, ledger, payments, bnpl, subscriptions, qr_codes, pay_pages, installments, terminals, transfers, fx, webhooks, monitor, reconciliations, settlements, aml, risk, trace, audit, receipts, invoices, orders, scf, treasury):
         app.include_router(module.router)
     openapi.install(app)  # bearer keys, roles, Idempotency-Key, problem+json, links (api/openapi.py)
     install_console(app)  # the web console at /console, on the same database and services

@@ -7,10 +7,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from juhe.console import aml, auth, credit, developers, installments, invoices, overview, payments, qr_codes, recon, reports, risk, scf, settlement
+from juhe.console import aml, auth, credit, developers, installments, invoices, overview, payments, qr_codes, recon, reports, risk, scf, settlement, treasury
 from juhe.console.web import HERE, Forbidden, NotLoggedIn, render
 
-PAGES = (auth, overview, payments, recon, risk, settlement, qr_codes, installments, credit, scf, invoices, aml, reports, developers)
+PAGES = (auth, overview, payments, recon, risk, settlement, treasury, qr_codes, installments, credit, scf, invoices, aml, reports, developers)
 
 
 def install(app: FastAPI) -> None:

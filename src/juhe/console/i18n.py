@@ -102,6 +102,18 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (English, 中文)
     "period": ("Period (Beijing time)", "期间（北京时间）"), "to_date": ("to date", "截至今日"), "download_pdf": ("Download PDF", "下载 PDF"),
     "reports_hint": ("Each PDF is made when downloaded, from the books as they are; the same as juhe report monthly|compliance.",
                      "PDF 于下载时按当前账务生成，与 juhe report monthly|compliance 相同。"),
+    "treasury": ("Treasury", "资金规划"), "treasury_advice": ("Advice", "资金建议"),
+    "treasury_no_forecast": ("No forecast yet: it needs four weeks of posted flows.", "暂无预测：需要四周以上的入账流水。"),
+    "treasury_shortfall": ("The 95 % worst case runs short on", "95% 最坏情形下资金缺口出现于"), "treasury_days": ("days", "天"),
+    "balance": ("Balance", "余额"), "treasury_reserve": ("Reserve the worst case needs", "最坏情形所需备付"),
+    "treasury_cash_kept": ("Kept as cash", "保留现金"), "treasury_idle": ("Idle balance, before → after", "闲置资金（前 → 后）"),
+    "treasury_less": ("less", "减少"), "treasury_yield": ("Expected yield", "预期收益"), "treasury_product": ("Product", "产品"),
+    "treasury_term": ("Term (days)", "期限（天）"), "treasury_rate": ("Annual rate", "年化利率"),
+    "treasury_nothing_to_place": ("Nothing can be placed: the worst case needs it all.", "无可配置资金：最坏情形需全部保留。"),
+    "treasury_forecast": ("13-week forecast", "13 周现金流预测"), "treasury_models": ("Models (in / out / balance)", "模型（流入/流出/余额）"),
+    "treasury_chart": ("Low balance: forecast (line) and its 95 % band; the dashed line is zero.", "日最低余额：预测（线）与 95% 区间；虚线为零。"),
+    "week": ("Week", "周"), "treasury_from": ("From", "起始"), "treasury_inflow": ("Inflow", "流入"), "treasury_outflow": ("Outflow", "流出"),
+    "treasury_low_balance": ("Low balance", "最低余额"),
     "decide": ("Decide", "裁定"), "decide_confirm": ("Record this decision? It stays in the case file.", "确认记录该裁定？将永久存档。"),
 }
 

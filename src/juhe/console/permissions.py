@@ -15,6 +15,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "recon.view":        frozenset({"admin", "finance", "risk", "operator"}),
     "recon.resolve":     frozenset({"admin", "finance", "operator"}),
     "settlement.view":   frozenset({"admin", "finance", "operator"}),
+    "treasury.view":     frozenset({"admin", "finance"}),  # the merchant's own cash: forecast and advice
     "risk.view":         frozenset({"admin", "risk", "operator"}),
     "risk.rules.edit":   frozenset({"admin", "risk"}),
     "risk.report":       frozenset({"admin", "risk"}),  # a case's outcome: the payment was fraud, or genuine

@@ -102,6 +102,7 @@ NAV = (
     ("payments", "/console/payments", "payments.view"),
     ("recon", "/console/recon", "recon.view"),
     ("settlement", "/console/settlement", "settlement.view"),
+    ("treasury", "/console/treasury", "treasury.view"),
     ("risk", "/console/risk", "risk.view"),
     ("qr_codes", "/console/qr-codes", "qr.view"),
     ("installments", "/console/installments", "installments.view"),

@@ -107,9 +107,8 @@ def _warning(floor: list[int], balance: Forecast) -> dict | None:
 def merchant_advice(db, merchant_id, today: date, rates: dict[str, Decimal] | None = None,
                     models: tuple[str, ...] | None = None) -> list[dict]:
     """Per currency, the advice on the merchant's payables from its own forecast."""
-    from juhe.treasury.forecast import CANDIDATES
     from juhe.treasury.forecast_ledger import merchant_forecasts
 
     catalogue = products(rates)
     return [advise(flows.balance_minor, flows.currency, forecasts["balance"], today, catalogue)
-            for flows, forecasts in merchant_forecasts(db, merchant_id, today, models or CANDIDATES)]
+            for flows, forecasts in merchant_forecasts(db, merchant_id, today, models)]

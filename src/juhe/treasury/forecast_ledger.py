@@ -85,15 +85,16 @@ def _balance(conn: Connection, payable, currency: str) -> int:
     return int(owed)
 
 
-def forecast_flows(flows: Flows, models: tuple[str, ...] = CANDIDATES) -> list[Forecast]:
+def forecast_flows(flows: Flows, models: tuple[str, ...]) -> list[Forecast]:
     """Each series' model chosen by backtest on its own history, then its 13 weeks."""
     series = flows.series()
     return forecast(series, choose(series, DAILY, models=models), DAILY)
 
 
 def merchant_forecasts(db, merchant_id: uuid.UUID, today: date,
-                       models: tuple[str, ...] = CANDIDATES) -> list[tuple[Flows, dict[str, Forecast]]]:
+                       models: tuple[str, ...] | None = None) -> list[tuple[Flows, dict[str, Forecast]]]:
     """Every currency the merchant has flows in, with its inflow, outflow and balance forecasts."""
+    models = models or CANDIDATES
     with db.reader() as session:
         flows = daily_flows(session.connection(), merchant_id, today)
     if not flows:
