@@ -124,6 +124,5 @@ def repay(financing_id: uuid.UUID, request: Request, principal: Party, session: 
 def report(principal: Reader, session: ReadSessionDep) -> dict:
     """What the supplier's financings cost against the configured market rate (saving as a fraction)."""
     rows = [f for f in views.financings(session, principal.merchant_id) if f.merchant_id == principal.merchant_id]
-    return {"object": "scf_cost_report", "market_apr_bps": service.configured_rates().market_apr_bps,
-            **views.cost_report(rows)}
+    return {"object": "scf_cost_report", **views.cost_report(rows, service.configured_rates().market_apr_bps)}
 

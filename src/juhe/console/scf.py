@@ -43,10 +43,10 @@ def _page(request: Request, user: ConsoleUserView, status_code: int = 200, error
                   for r in receivables if r["supplier_id"] == str(m) and r["financing_id"] is None}
         financings = views.financings(session, m)
         to_confirm = _to_confirm(session, buyer) if buyer else []
-        report = views.cost_report([f for f in financings if f.merchant_id == m])
+        report = views.cost_report([f for f in financings if f.merchant_id == m], rates.market_apr_bps)
     return render(request, "scf.html", user, status_code, buyer=buyer, funder=funder, receivables=receivables,
                   offers=offers, financings=[views.financing_view(f) for f in financings], to_confirm=to_confirm,
-                  report=report, market_apr_bps=rates.market_apr_bps, today=today.isoformat(), error=error)
+                  report=report, today=today.isoformat(), error=error)
 
 
 def _offers(session, supplier: uuid.UUID, order_id: uuid.UUID, today: date, rates) -> list[dict]:

@@ -23,6 +23,7 @@ REFUSED = (403, 404)
 OBJECT_TABLES: list[tuple[str, str, str, str]] = [
     ("/v1/bnpl/", "order_id", "bnpl_orders", "id"),
     ("/v1/orders/", "order_id", "b2b_orders", "id"),
+    ("/v1/scf/", "order_id", "scf_receivables", "order_id"),  # a receivable is named by its order
     ("/v1/aml/", "case_id", "aml_cases", "id"),
     ("/v1/reconciliations/", "case_id", "recon_cases", "id"),
     ("/v1/monitor/", "rule_id", "alert_rules", "id"),
@@ -49,6 +50,7 @@ OBJECT_TABLES: list[tuple[str, str, str, str]] = [
     ("", "settlement_id", "settlement_batches", "id"),
     ("", "screening_id", "aml_screenings", "id"),
     ("", "invoice_id", "invoices", "id"),
+    ("", "financing_id", "scf_financings", "id"),
 ]
 # Refused attempts are written to the audit trail on purpose (api/audit_trail.py): its tables may grow.
 AUDIT_TABLES = {"audit_records", "audit_chain_head"}

@@ -126,13 +126,14 @@ def report(merchant: str = typer.Option(None, "--merchant", help="One supplier's
     query = select(ScfFinancing)
     if merchant is not None:
         query = query.where(ScfFinancing.merchant_id == _uuid(merchant, "--merchant"))
-    answer = _run(database_url, lambda s: views.cost_report(list(s.scalars(query))))
-    _print({"market_apr_bps": service.configured_rates().market_apr_bps, **answer}, as_json, _report_table(answer))
+    market = service.configured_rates().market_apr_bps
+    answer = _run(database_url, lambda s: views.cost_report(list(s.scalars(query)), market))
+    _print(answer, as_json, _report_table(answer))
 
 
 def _report_table(answer: dict) -> Table:
     table = Table("kind", "financings", "financed", "cost", "at market rate", "saving",
-                  title="supply-chain finance cost vs the market, minor units")
+                  title=f"supply-chain finance cost vs the market rate of {answer['market_apr_bps'] / 100:.2f} %, minor units")
     for kind, one in [*answer["by_kind"].items(), ("all", answer)]:
         table.add_row(kind, str(one["financings"]), f"{one['financed_minor']:,}", f"{one['cost_minor']:,}",
                       f"{one['market_cost_minor']:,}", f"{one['saving']:.1%}")

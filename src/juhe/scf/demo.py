@@ -60,7 +60,7 @@ def seed(db: Database, platform, now: datetime, suppliers: int = 8, orders_each:
     with db.reader() as session:
         rows = list(session.scalars(select(ScfFinancing).where(ScfFinancing.merchant_id.in_(supplier_ids))))
     return {"buyer_id": str(buyer_id), "supplier_ids": [str(s) for s in supplier_ids],
-            "market_apr_bps": rates.market_apr_bps, **views.cost_report(rows)}
+            **views.cost_report(rows, rates.market_apr_bps)}
 
 
 def _parties(db: Database, suppliers: int, tag: str) -> tuple[uuid.UUID, list[uuid.UUID]]:

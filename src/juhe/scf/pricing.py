@@ -54,8 +54,13 @@ def price(kind: str, funder_code: str | None, amount_minor: int, days: int, rate
     if net <= 0:
         raise ValueError(f"{discount + fee} of discount and fees leave nothing of {amount_minor}")
     apr = half_up(Fraction((discount + fee) * BPS * APR_DAY_BASIS, net * days))
-    market = half_up(Fraction(net * market_apr_bps * days, BPS * APR_DAY_BASIS))
-    return Offer(kind, funder_code, amount_minor, days, rate_bps, discount, fee, net, apr, market)
+    return Offer(kind, funder_code, amount_minor, days, rate_bps, discount, fee, net, apr,
+                 market_cost_minor(net, days, market_apr_bps))
+
+
+def market_cost_minor(net_minor: int, days: int, market_apr_bps: int) -> int:
+    """What the supplier would pay for the same money for the same days on its own credit."""
+    return half_up(Fraction(net_minor * market_apr_bps * days, BPS * APR_DAY_BASIS))
 
 
 def reverse_factoring_rate_bps(base_rate_bps: int, buyer_spread_bps: int, funder_margin_bps: int) -> int:

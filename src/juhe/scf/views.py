@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from juhe.orders.models import B2bOrder
 from juhe.scf.models import ScfFinancing, ScfReceivable
-from juhe.scf.pricing import Offer, cost_summary
+from juhe.scf.pricing import Offer, cost_summary, market_cost_minor
 
 LIST_MAX = 200
 
@@ -63,12 +63,14 @@ def financings(session: Session, merchant_id: uuid.UUID) -> list[ScfFinancing]:
         ScfFinancing.funder_merchant_id == merchant_id)).order_by(ScfFinancing.created_at, ScfFinancing.id).limit(LIST_MAX)))
 
 
-def cost_report(rows: list[ScfFinancing]) -> dict:
-    """The financing cost of these financings against the market rate, overall and per kind."""
+def cost_report(rows: list[ScfFinancing], market_apr_bps: int) -> dict:
+    """What these financings cost against the market rate given (the configured one: a what-if when
+    it changes; each financing keeps the market cost of the day it was accepted), overall and per kind."""
     def as_offer(f: ScfFinancing) -> Offer:
         return Offer(f.kind, None, f.amount_minor, f.days, f.rate_bps, f.discount_minor, f.fee_minor, f.net_minor,
-                     f.apr_bps, f.market_cost_minor)
+                     f.apr_bps, market_cost_minor(f.net_minor, f.days, market_apr_bps))
 
     offers = [as_offer(f) for f in rows]
     kinds = sorted({o.kind for o in offers})
-    return {**cost_summary(offers), "by_kind": {k: cost_summary([o for o in offers if o.kind == k]) for k in kinds}}
+    return {"market_apr_bps": market_apr_bps, **cost_summary(offers),
+            "by_kind": {k: cost_summary([o for o in offers if o.kind == k]) for k in kinds}}
