@@ -98,7 +98,7 @@ def test_a_compromised_terminal_steps_up_all_its_payments_until_reviewed():
     for payment in stolen:
         store.record_fraud_report(payment, 1)
         opened |= after_fraud_report(store, payment, now)
-    assert "terminal|T1" in opened and opened["terminal|T1"].recent_frauds >= 3
+    assert set(opened) == {"terminal|T1"} and opened["terminal|T1"].recent_frauds >= 3  # its store pays on
     at_terminal = engine.decide(facts(10, now), now)
     elsewhere = engine.decide(replace(facts(11, now, terminal="T2"), store_id="S2", merchant_id="M2"), now)
     assert at_terminal.action == "step_up" and any("R7" in reason for reason in at_terminal.reasons)
@@ -106,3 +106,17 @@ def test_a_compromised_terminal_steps_up_all_its_payments_until_reviewed():
     for key in opened:
         store.close_review(key, now)
     assert engine.decide(facts(12, now), now).action == "allow"
+
+
+def test_fraud_spread_over_a_stores_terminals_puts_the_store_under_review():
+    store = InMemoryFeatureStore()
+    engine = RiskEngine(store, rules=default_rules())
+    spread = [facts(n, T0 + timedelta(hours=n), terminal=f"T{n}") for n in range(4)]  # one each: no terminal jumps
+    for payment in spread:
+        engine.decide(payment, payment.occurred_at)
+    now, opened = T0 + timedelta(days=7), {}
+    for payment in spread:
+        store.record_fraud_report(payment, 1)
+        opened |= after_fraud_report(store, payment, now)
+    assert set(opened) == {"store|S1", "merchant|M1"}
+    assert engine.decide(facts(20, now, terminal="T9"), now).action == "step_up"

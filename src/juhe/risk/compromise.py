@@ -5,9 +5,11 @@ A skimmed or colluding terminal turns every card that pays at it into fraud for 
 learns of it only as fast as the fraud reports arrive. So after each fraud report the scopes of
 the reported payment (its terminal, store and merchant) are checked: the fraud reported so far
 among the payments of the last RECENT_DAYS, against the weeks before. A jump (enough reports, a
-rate well above the scope's own past) opens a review: the `under_compromise_review` feature is
-true for every payment there and the default rule R7 steps them up — the cardholder's OTP stops a
-fraudster while a genuine customer pays on. Only risk staff close a review (`juhe.risk.reports.close_review`).
+rate well above the scope's own past) opens a review: of the terminal when the jump shows there
+(its store and merchant, whose other terminals are not skimmed, are left alone), of the store or
+merchant when the fraud is spread over terminals that each look ordinary. The
+`under_compromise_review` feature is true for every payment there and the default rule R7 steps
+them up — the cardholder's OTP stops a fraudster while a genuine customer pays on. Only risk staff close a review (`juhe.risk.reports.close_review`).
 
 In a replay (training, evaluation) nobody reviews: `ReplayReviewer` stands in for risk staff and
 closes a review once no fraud was reported on the scope for `quiet_days` (the compromise is over).
@@ -70,6 +72,8 @@ def after_fraud_report(store: FeatureStore, payment: PaymentFacts, now: datetime
         figures = figures_of(days[scope], days[f"{scope}_fraud"])
         if jumped(figures, scope):
             jumps[key] = figures
+        if scope == "terminal" and key in jumps:
+            break  # the terminal explains the jump: its store's and merchant's other terminals pay on unhindered
     opened = store.open_reviews({key: asdict(f) for key, f in jumps.items()}, payment.merchant_id, now) if jumps else []
     return {key: jumps[key] for key in opened}
 
