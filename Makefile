@@ -18,6 +18,7 @@ test: $(STAMP)
 # A month of business first (once per database), then the API, worker, sandboxes and console with live sales
 demo: $(STAMP)
 	$(VENV)/bin/juhe simulate --days 30 --once
+	$(VENV)/bin/juhe treasury scf demo
 	$(VENV)/bin/juhe demo --stream
 
 bench: $(STAMP)

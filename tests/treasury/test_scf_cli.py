@@ -1,15 +1,21 @@
-"""`juhe treasury scf`: confirm, offers, accept and the report as the CLI prints them, and a
-refusal as a message with exit status 2."""
+"""`juhe treasury scf`: confirm, offers, accept and the report as the CLI prints them, a refusal
+as a message with exit status 2, and the demo's book (seeded once, every financing in the ledger)."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from juhe.cli import app
+from juhe.db.engine import Database
+from juhe.db.models import Account
 from juhe.db.types import utcnow
+from juhe.ledger import verify_ledger
+from juhe.scf.demo import seed
+from juhe.scf.models import ScfFinancing
 from juhe.scf.postings import RECEIVABLE
 
 from tests.treasury.conftest import FACE
@@ -37,3 +43,21 @@ def test_the_cli_confirms_offers_accepts_and_reports(scf):
     report = json.loads(juhe(scf, "report", "--merchant", str(scf.supplier), "--json").output)
     assert report["financings"] == 1 and report["cost_minor"] == financing["discount_minor"] + financing["fee_minor"]
     assert report["by_kind"]["reverse_factoring"]["saving"] == report["saving"] > 0
+
+
+def test_the_demo_book_is_seeded_once_and_every_financing_is_in_the_ledger(tax_platform, sqlite_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("JUHE_DATA_DIR", str(tmp_path / "data"))
+    db = Database(sqlite_url)
+    first = seed(db, tax_platform, utcnow(), suppliers=2, orders_each=2)
+    again = seed(db, tax_platform, utcnow())
+    assert first["seeded"] and not again["seeded"] and len(first["console_logins"]) == 3
+    assert first["financings"] == again["financings"] == 4 and first["cost_minor"] == again["cost_minor"]
+    assert 0 < first["saving"] < 1 and first["cost_minor"] < first["market_cost_minor"]
+    with db.reader() as session:
+        advanced = sum(f.amount_minor for f in session.scalars(select(ScfFinancing).where(ScfFinancing.status == "advanced")))
+    with db.engine.connect() as conn, conn.begin():
+        assert verify_ledger(conn).ok
+    with db.reader() as session:
+        receivable = session.scalar(select(Account).where(Account.code == RECEIVABLE))
+        assert (receivable.debits_posted - receivable.credits_posted if receivable else 0) == advanced
+    db.dispose()
