@@ -65,6 +65,11 @@ def test_two_simulated_days_leave_verified_books_reconciled_settled_and_proven(s
     assert figures["recon_days"] == 2 and figures["recon_runs"] == 12  # six channels a day
     assert figures["settlement_batches"] >= 1  # the Wednesday pays out Tuesday's takings
     assert figures["reserve_proven_days"] == 2
+    # Aggregated codes and BNPL checkouts from the first day (lines need weeks of history: test_scenarios.py);
+    # payers rate on their receipt pages.
+    assert figures["qr_code_payments"] > 0 and figures["till_codes"] > 0
+    assert figures["bnpl"]["checkouts_offered"] + figures["bnpl"]["checkouts_not_offered"] > 0
+    assert figures["satisfaction"]["ratings"] > 0 and 1 <= figures["satisfaction"]["mean_score"] <= 5
     # The suppliers on each working day; a small run's web shop may not have taken enough by then.
     assert figures["transfer_batches"] >= 1 and figures["transfer_batches"] + figures["refused"].get("insufficient_funds", 0) == 2
     with db.engine.connect() as conn:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -20,6 +21,7 @@ from juhe.db.pages import PAGE_MAX
 from juhe.db.types import utcnow
 from juhe.monitor import alerts, figures, incidents, rule_store, stream, views
 from juhe.monitor.rules import WINDOW_MINUTES_MAX, MonitorError
+from juhe.satisfaction import service as satisfaction
 
 router = APIRouter(prefix="/v1/monitor", tags=["monitor"])
 Reader = Annotated[Caller, Depends(caller("finance", "risk"))]
@@ -98,6 +100,15 @@ def get_fees(who: Reader, db: DatabaseDep, window_minutes: WindowMinutes = 60, m
     window = figures.window_ending(utcnow(), window_minutes)
     with reading(db) as conn:
         return views.figures_view(window, figures.fees(conn, window, merchant_filter(who, merchant_id)))
+
+
+@router.get("/satisfaction")
+def get_satisfaction(who: Reader, db: DatabaseDep, days: Annotated[int, Query(ge=1, le=366)] = 30,
+                     merchant_id: uuid.UUID | None = None) -> dict:
+    """Payers' ratings from their receipt pages over the last `days`: count, mean score (1–5) and the
+    share satisfied (4–5 stars, a fraction), overall and per store, channel and scenario."""
+    with db.reader() as session:
+        return satisfaction.figures(session, merchant_filter(who, merchant_id), utcnow() - timedelta(days=days))
 
 
 @router.get("/balances")

@@ -21,6 +21,8 @@ LABELS: dict[str, tuple[str, str]] = {  # key: (English, 中文)
     "close_review": ("Reviewed: close", "已复核：关闭"), "fraud_reports": ("Fraud reports", "欺诈报告"), "aml": ("AML", "反洗钱"), "developers": ("Developers", "开发者"),
     "forbidden": ("Your role may not open this page or do this.", "您的角色无权访问此页面或执行此操作。"),
     "live_flow": ("Live flow (last 15 minutes)", "实时交易流（最近15分钟）"),
+    "satisfaction": ("Payer satisfaction (last 30 days)", "用户满意度（最近30天）"), "ratings": ("Ratings", "评价数"),
+    "mean_score": ("Mean score", "平均分"), "satisfied": ("Satisfied (4–5 ★)", "满意（4–5星）"), "aim": ("aim", "目标"),
     "success_rate": ("Success rate per channel", "各渠道成功率"),
     "balances": ("Balances", "余额"), "fee_rates": ("Fee rates paid (last 24 h)", "实付费率（24小时）"),
     "incidents": ("Open alerts and incidents", "未结告警与事件"),

@@ -3,6 +3,7 @@ balances, fee rates actually paid, open incidents with their deadlines, recent p
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -14,6 +15,7 @@ from juhe.console.web import database, permitted, render
 from juhe.db.types import utcnow
 from juhe.monitor import figures, incidents, stream, views
 from juhe.payments.models import Payment
+from juhe.satisfaction import service as satisfaction
 
 router = APIRouter(prefix="/console")
 Viewer = Annotated[ConsoleUserView, Depends(permitted("overview.view"))]
@@ -21,6 +23,7 @@ FEE_WINDOW_MINUTES = 24 * 60
 INCIDENTS_SHOWN = 20
 RECENT_PAYMENTS_SHOWN = 12
 STREAM_INTERVAL_S = 2.0
+SATISFACTION_WINDOW = timedelta(days=30)
 
 
 @router.get("/")
@@ -31,8 +34,9 @@ def overview(request: Request, user: Viewer):
         flows = views.channel_totals(figures.flows(conn, figures.window_ending(now, stream.FIGURES_WINDOW_MINUTES), user.merchant_id))
         fees = figures.fees(conn, figures.window_ending(now, FEE_WINDOW_MINUTES), user.merchant_id)
         balances, unresolved = _balances(conn, user), _unresolved(conn, user, now)
+        rated = satisfaction.figures(session, user.merchant_id, now - SATISFACTION_WINDOW)
     return render(request, "overview.html", user, flows=flows, balances=balances, fees=fees, incidents=unresolved,
-                  interval_s=STREAM_INTERVAL_S)
+                  satisfaction=rated, interval_s=STREAM_INTERVAL_S)
 
 
 @router.get("/balances")

@@ -143,6 +143,7 @@ def load_all_models() -> None:
     import juhe.receipts.models  # noqa: F401
     import juhe.recon.models  # noqa: F401
     import juhe.risk.models  # noqa: F401
+    import juhe.satisfaction.models  # noqa: F401
     import juhe.scf.models  # noqa: F401
     import juhe.settlement.models  # noqa: F401
     import juhe.subscriptions.models  # noqa: F401

@@ -66,8 +66,8 @@ def receipt_pdf(record: dict, document: dict) -> bytes:
     return render(f"{en} {record['object_id']}", draw, {PROOF_FILE: json.dumps(document, ensure_ascii=False, indent=1).encode()})
 
 
-def receipt_html(record: dict, document: dict, links: dict, invoice: dict | None) -> str:
+def receipt_html(record: dict, document: dict, links: dict, invoice: dict | None, rating: dict | None = None) -> str:
     zh, en = TITLES[record["event"]]
     return templates.get_template("receipt.html").render(
         title_zh=zh, title_en=en, fields=fields(record), proof=proof_rows(document), document=document,
-        links=links, invoice=invoice, verify_hint=VERIFY_HINT)
+        links=links, invoice=invoice, rating=rating, verify_hint=VERIFY_HINT)

@@ -7,7 +7,7 @@ from juhe.receipts.models import Receipt
 
 def links(base_url: str, token: str) -> dict:
     page = f"{base_url.rstrip('/')}/receipts/{token}"
-    return {"page": page, "pdf": f"{page}/receipt.pdf", "proof": f"{page}/proof.json", "invoice": f"{page}/invoice",
+    return {"page": page, "pdf": f"{page}/receipt.pdf", "proof": f"{page}/proof.json", "invoice": f"{page}/invoice", "rating": f"{page}/rating",
             "invoice_pdf": f"{page}/invoice.pdf", "invoice_xml": f"{page}/invoice.xml"}
 
 

@@ -34,6 +34,7 @@ from juhe.channels.pos.sandbox import STORE_TERMINALS, TEST_CARDS
 from juhe.channels.registry import RunningSandbox, start_sandbox
 from juhe.channels.simkit import Faults, Notifier, PayRequest
 from juhe.db.engine import Database
+from juhe.db.types import utcnow
 from juhe.ledger import LedgerError
 from juhe.money import Money
 from juhe.payments.context import PaymentsContext
@@ -42,7 +43,8 @@ from juhe.payments.refunds import create_refund
 from juhe.payments.service import NewPayment, PaymentError, create_payment
 from juhe.simulation import daily
 from juhe.transfers.service import TransferError, create_batch
-from juhe.simulation.business import BEIJING, SCENARIOS, Day, Sale, plan_day, supplier_csv
+from juhe.satisfaction import service as satisfaction
+from juhe.simulation.business import BEIJING, SCENARIOS, Day, Sale, plan_day, rating_of, supplier_csv
 from juhe.simulation.scenarios import Scenarios
 from juhe.simulation.units import Units, load_units
 
@@ -191,6 +193,8 @@ class Backfill:
         if payment.status == "processing" and sale.kind in PAYER_ACTS and sale.outcome != "abandon":
             payment = await self._payer_acts(payment, sale)
         tally.count(payment.status)
+        if payment.status == "succeeded" and rating_of(sale):
+            await self.db.run(_rate, self.db, payment.id, rating_of(sale))
         if payment.status == "succeeded" and sale.refund_minor:
             await self._refund(payment, sale, tally)
 
@@ -286,6 +290,12 @@ class Backfill:
                 running.stop()
         finally:
             uvicorn_log.setLevel(level)
+
+
+def _rate(db: Database, payment_id: uuid.UUID, score: int) -> None:
+    """What the payer's receipt page does with their stars."""
+    with db.session() as session, session.begin():
+        satisfaction.rate(session, payment_id, score, "", utcnow())
 
 
 def _reread(db: Database, payment_id: uuid.UUID):

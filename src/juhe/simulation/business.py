@@ -43,6 +43,9 @@ QR_WAYS = (("order", 0.4), ("static", 0.35), ("dynamic", 0.25))  # a code per pa
 INSTALLMENT_PERIODS = (3, 6, 12)
 BNPL_WITHIN_MEANS = 0.75  # of web-shop baskets, what the payer could pay outright
 BNPL_INSTALLMENTS = (1, 3, 3, 4, 6)
+RATING_SHARE = 0.08  # of the payers whose payment succeeded, those who rate it
+# 1 to 5 stars; card payers at the till are a little less pleased (PIN pads, slips) than wallet payers
+RATING_WEIGHTS = {False: (2, 2, 5, 27, 64), True: (3, 3, 8, 30, 56)}
 REVOKE_SHARE = 0.12  # members who revoke the agreement in their wallet before the trial ends
 QR_CHANNELS = (("alipay", 0.5), ("wechatpay", 0.4), ("unionpay", 0.1))
 REFUND_SHARE = 0.03  # of the day's sales, refunded in part or whole later that day
@@ -172,6 +175,14 @@ def _supplier_batch(day: date, rng: random.Random, number: int, scale: float) ->
     lines = [supplier | {"amount_minor": amount, "invoice": f"INV-{day:%m%d}-{i + 1}"}
              for i, (supplier, amount) in enumerate(zip(SUPPLIERS, amounts))]
     return Sale(at, "b2b", sum(amounts), number, "bank", extra={"lines": lines})
+
+
+def rating_of(sale: Sale) -> int:
+    """The 1–5 rating a payer gives on the receipt page after paying, or 0 for most who never rate."""
+    rng = random.Random(f"rating:{sale.key}")
+    if rng.random() >= RATING_SHARE:
+        return 0
+    return rng.choices(range(1, 6), weights=RATING_WEIGHTS[sale.kind == "card"])[0]
 
 
 def supplier_csv(sale: Sale) -> str:

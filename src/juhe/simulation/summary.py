@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime, timezone
 
 from sqlalchemy import func, select
 
@@ -13,6 +13,7 @@ from juhe.db.types import utcnow
 from juhe.installments.models import InstallmentSale
 from juhe.payments.models import Payment, Refund
 from juhe.qrcodes.models import QrCode
+from juhe.satisfaction import service as satisfaction
 from juhe.subscriptions.models import Invoice, Subscription
 from juhe.recon.models import ReconCase, ReconRun
 from juhe.settlement.models import ReserveProofRow, SettlementBatch
@@ -67,4 +68,6 @@ def _scenarios(session, merchant_id: uuid.UUID) -> dict:
         "bnpl_default_rate": round(orders.get("defaulted", 0) / captured, 4) if captured else 0.0,
         "subscriptions": _grouped(session, Subscription.status, Subscription.merchant_id == merchant_id),
         "invoices": _grouped(session, Invoice.status, Invoice.merchant_id == merchant_id),
+        "satisfaction": {k: v for k, v in satisfaction.figures(session, merchant_id, datetime.min.replace(tzinfo=timezone.utc)).items()
+                         if k in ("ratings", "mean_score", "satisfied_rate")},
     }
