@@ -66,6 +66,7 @@ def test_a_days_report_compares_desks_times_and_netting(desks):
     assert answer["flows"] == 503 and [p["pair"] for p in answer["pairs"]] == ["EUR/CNY", "HKD/CNY", "USD/CNY"]
     assert answer["gross_minor"] == sum(p["gross_minor"] for p in answer["pairs"])
     assert answer["before_bps"] >= answer["best_desk_bps"] > answer["after_bps"] > 0
+    assert answer["before_bps"] > answer["timed_bps"] > answer["netted_bps"] >= answer["after_bps"]  # timing, netting, desks
     assert answer["reduction"] == round(1 - answer["after_cost_minor"] / answer["before_cost_minor"], 4)
     for pair in answer["pairs"]:
         assert pair["net_minor"] == abs(pair["bought_minor"] - pair["sold_minor"])

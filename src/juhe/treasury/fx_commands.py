@@ -56,5 +56,9 @@ def fx_cost(day: str = typer.Option(None, "--day", help="YYYY-MM-DD, Beijing tim
         table.add_row(p["pair"], str(p["flows"]), f"{p['gross_minor'] / 100:,.2f}", f"{p['net_minor']:,} {p['net_side'] or ''}",
                       f"{p['before_bps']:.2f}", f"{p['after_bps']:.2f}", dealt)
     table.add_row("all", str(answer["flows"]), f"{answer['gross_minor'] / 100:,.2f}", "", f"{answer['before_bps']:.2f}",
-                  f"{answer['after_bps']:.2f}", f"−{answer['reduction']:.1%} (best desk alone {answer['best_desk_bps']:.2f} bps)")
-    Console().print(table)
+                  f"{answer['after_bps']:.2f}", f"−{answer['reduction']:.1%}")
+    console = Console()
+    console.print(table)
+    console.print(f"before {answer['before_bps']:.2f} bps; best desk alone {answer['best_desk_bps']:.2f}; "
+                  f"in session alone {answer['timed_bps']:.2f}; netted in session {answer['netted_bps']:.2f}; "
+                  f"netted, in session, best desk {answer['after_bps']:.2f}")

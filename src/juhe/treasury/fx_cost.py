@@ -5,7 +5,9 @@ Before: each payment converts on its own, when it happens, at the cross-border c
 US dollars is paid from the dollars collected that day, so only the difference is converted —
 and the net converts once, inside the onshore session, at the desk that quotes it cheapest. In
 between, `best_desk` is each payment converted on its own at the cheapest desk at its own time,
-so that the report shows what comparing quotes alone gives. Every cost is the mid value of what
+so that the report shows what comparing quotes alone gives; `timed` is each payment dealt at the
+channel's desk in the session (timing alone) and `netted` the net dealt so (timing and netting,
+without comparing desks). Every cost is the mid value of what
 was converted less what the dealt rate gave, in CNY minor units; bps are over the gross flows."""
 
 from __future__ import annotations
@@ -74,42 +76,51 @@ def report(flows: list[Flow], desks_url: str) -> dict:
     if len(flows) > FLOWS_MAX:
         raise ValueError(f"at most {FLOWS_MAX} flows a report")
     each = ask_all(desks_url, [_request(f.currency, f.side, f.amount_minor, f.at) for f in flows])
-    groups: dict[tuple[date, str], list[tuple[Flow, list[DeskQuote]]]] = defaultdict(list)
-    for flow, quotes in zip(flows, each, strict=True):
-        groups[(flow.at.astimezone(zone_of(DEFAULT_TIMEZONE)).date(), flow.currency)].append((flow, quotes))
+    timed = ask_all(desks_url, [_request(f.currency, f.side, f.amount_minor, session_times(_day(f))[0]) for f in flows])
+    groups: dict[tuple[date, str], list[tuple[Flow, list[DeskQuote], list[DeskQuote]]]] = defaultdict(list)
+    for flow, quotes, in_session in zip(flows, each, timed, strict=True):
+        groups[(_day(flow), flow.currency)].append((flow, quotes, in_session))
     pairs = [_pair(day, currency, rows, desks_url) for (day, currency), rows in sorted(groups.items())]
     gross = sum(p["gross_minor"] for p in pairs)
-    totals = {k: sum(p[f"{k}_cost_minor"] for p in pairs) for k in ("before", "best_desk", "after")}
+    totals = {k: sum(p[f"{k}_cost_minor"] for p in pairs) for k in ("before", "best_desk", "timed", "netted", "after")}
     return {"object": "fx_cost_report", "flows": len(flows), "gross_minor": gross, "currency": HOME,
             **{f"{k}_cost_minor": v for k, v in totals.items()},
             **{f"{k}_bps": _bps(v, gross) for k, v in totals.items()},
             "reduction": round(1 - totals["after"] / totals["before"], 4) if totals["before"] else 0.0, "pairs": pairs}
 
 
+def _day(flow: Flow) -> date:
+    return flow.at.astimezone(zone_of(DEFAULT_TIMEZONE)).date()
+
+
 def _bps(cost, gross) -> float:
     return round(float(Fraction(cost) * BPS / Fraction(gross)), 2) if gross else 0.0
 
 
-def _pair(day: date, currency: str, rows: list[tuple[Flow, list[DeskQuote]]], desks_url: str) -> dict:
-    before = best = gross = Fraction(0)
-    for flow, quotes in rows:
+def _pair(day: date, currency: str, rows: list[tuple[Flow, list[DeskQuote], list[DeskQuote]]], desks_url: str) -> dict:
+    before = best = timed = gross = Fraction(0)
+    for flow, quotes, in_session in rows:
         default = next(q for q in quotes if q.desk == DEFAULT_DESK)
         gross += notional_minor(currency, flow.side, flow.amount_minor, default)
         before += cost_minor(currency, flow.side, flow.amount_minor, default)
         best += _cheapest(currency, flow.side, flow.amount_minor, quotes)[1]
-    bought = sum(f.amount_minor for f, _ in rows if f.side == BUY)
-    sold = sum(f.amount_minor for f, _ in rows if f.side == SELL)
+        timed += cost_minor(currency, flow.side, flow.amount_minor, next(q for q in in_session if q.desk == DEFAULT_DESK))
+    bought = sum(f.amount_minor for f, _, _ in rows if f.side == BUY)
+    sold = sum(f.amount_minor for f, _, _ in rows if f.side == SELL)
     net, side = abs(bought - sold), BUY if bought >= sold else SELL
-    after, dealt = Fraction(0), None
+    after, netted, dealt = Fraction(0), Fraction(0), None
     if net:
         times = session_times(day)
         answers = ask_all(desks_url, [_request(currency, side, net, at) for at in times])
+        netted = cost_minor(currency, side, net, next(q for q in answers[0] if q.desk == DEFAULT_DESK))
         (quote, after), at = min(((_cheapest(currency, side, net, qs), at) for qs, at in zip(answers, times) if qs),
                                  key=lambda x: (x[0][1], x[1]))
         dealt = {"desk": quote.desk, "at": at.isoformat(), "spread_bps": quote.spread_bps, "rate": str(quote.rate)}
     return {"pair": f"{currency}/{HOME}", "day": day.isoformat(), "flows": len(rows), "bought_minor": bought,
             "sold_minor": sold, "net_minor": net, "net_side": side if net else None, "gross_minor": round(gross),
-            "before_cost_minor": round(before), "best_desk_cost_minor": round(best), "after_cost_minor": round(after),
+            "before_cost_minor": round(before), "best_desk_cost_minor": round(best), "timed_cost_minor": round(timed),
+            "netted_cost_minor": round(netted),
+            "after_cost_minor": round(after),
             "before_bps": _bps(before, gross), "after_bps": _bps(after, gross), "dealt": dealt}
 
 
