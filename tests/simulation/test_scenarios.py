@@ -12,21 +12,22 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from juhe.bnpl.models import BnplInstallment, BnplOrder
 from juhe.bnpl.service import exposure
+from juhe.channels.simkit import Faults
 from juhe.db.engine import Database
 from juhe.demo import seed_demo
 from juhe.installments.models import InstallmentSale
 from juhe.ledger import verify_ledger
 from juhe.payments.models import Payment
 from juhe.qrcodes.models import QrCode
-from juhe.simulation.backfill import Backfill, Tally
+from juhe.simulation import daily
+from juhe.simulation.backfill import CHAOS_FAULTS, FAULTED, Backfill, Tally
 from juhe.simulation.business import Sale
 from juhe.simulation.scenarios import habit
 from juhe.subscriptions.models import Invoice, Subscription
-
 from tests.bnpl.conftest import known_payer
 
 T0 = datetime(2026, 11, 2, 3, tzinfo=timezone.utc)  # a Monday, 11:00 in Beijing
@@ -55,31 +56,41 @@ def sales() -> list[Sale]:
     ]
 
 
-@pytest.fixture
-def played(tmp_path):
+def play(tmp_path, chaos: bool = False):
     db = Database(f"sqlite:///{tmp_path}/juhe.db")
     with time_machine.travel(T0 - timedelta(hours=1)):
         merchant_id = seed_demo(db, tmp_path / "data" / "demo-keys.json")["merchants"][0]["id"]
     with db.session() as session, session.begin():
         for customer in (ON_TIME, LATE, NOT_OFFERED):
             known_payer(session, customer, now=T0)
-    backfill = Backfill(db, tmp_path / "data", "http://127.0.0.1:8000")
+    backfill = Backfill(db, tmp_path / "data", "http://127.0.0.1:8000", chaos=chaos)
     tally = Tally()
 
     async def month():
         try:
             await backfill.prepare(uuid.UUID(merchant_id), seed=1)
+            if chaos:
+                for code in FAULTED:
+                    backfill.set_faults(code, Faults(**CHAOS_FAULTS, seed=7))
             with time_machine.travel(T0, tick=True) as clock:
                 await asyncio.gather(*(backfill._sale(sale, tally) for sale in sales()))
                 # Day ends: shipping; the trial's end and the dunning retries; the first due date, before and after.
                 for days in (0, 8, 9, 12, 14, 28.5, 34, 41):
                     clock.move_to(T0 + timedelta(days=days, hours=12))
+                    await daily.catch_up(backfill.ctx)  # what lost notifications did not tell, the poller asks
                     await backfill.scenarios.close_day(backfill._repayer_acts)
+                await daily.catch_up(backfill.ctx)
         finally:
             await backfill.close()
 
     asyncio.run(month())
-    yield db, backfill.scenarios.bnpl.figures()
+    return db, backfill.scenarios.bnpl.figures()
+
+
+@pytest.fixture
+def played(tmp_path):
+    db, figures = play(tmp_path)
+    yield db, figures
     db.dispose()
 
 
@@ -114,3 +125,20 @@ def test_every_scenario_is_played_through_its_service_and_the_books_verify(playe
     assert (bnpl["conversion_with_bnpl"], bnpl["conversion_without_bnpl"]) == (1.0, 0.5)
     with db.engine.connect() as conn:
         assert verify_ledger(conn).ok
+
+
+def test_under_chaos_every_scenario_ends_and_the_books_still_verify(tmp_path):
+    """Every channel times out, fails and loses or repeats notifications all along (`juhe simulate --chaos`)."""
+    db, bnpl = play(tmp_path, chaos=True)
+    try:
+        with db.reader() as session:
+            stuck = session.scalars(select(Payment.status).where(Payment.status.not_in(("succeeded", "failed", "canceled")))).all()
+            assert stuck == []
+            assert session.scalar(select(func.count()).select_from(Subscription)) == 2
+            receivable, owed = exposure(session, "CNY")
+            assert receivable == owed
+        assert bnpl["checkouts_offered"] == 2
+        with db.engine.connect() as conn:
+            assert verify_ledger(conn).ok
+    finally:
+        db.dispose()

@@ -16,11 +16,12 @@ import asyncio
 import hashlib
 import html
 import logging
-import re
 import random
+import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 import httpx
@@ -41,12 +42,20 @@ from juhe.payments.context import PaymentsContext
 from juhe.payments.notifications import handle_notification
 from juhe.payments.refunds import create_refund
 from juhe.payments.service import NewPayment, PaymentError, create_payment
-from juhe.simulation import daily
-from juhe.transfers.service import TransferError, create_batch
 from juhe.satisfaction import service as satisfaction
-from juhe.simulation.business import BEIJING, SCENARIOS, Day, Sale, plan_day, rating_of, supplier_csv
+from juhe.simulation import daily
+from juhe.simulation.business import (
+    BEIJING,
+    SCENARIOS,
+    Day,
+    Sale,
+    plan_day,
+    rating_of,
+    supplier_csv,
+)
 from juhe.simulation.scenarios import Scenarios
 from juhe.simulation.units import Units, load_units
+from juhe.transfers.service import TransferError, create_batch
 
 log = structlog.get_logger()
 CONCURRENCY = 16  # sales in flight at once: enough to keep the database's writer busy
@@ -55,6 +64,9 @@ FACE_NOISE = 0.2  # the enrolled face, captured again at the device
 SPOOF_LIVENESS = 0.2  # a photo held up to the device: refused by the liveness check
 PAYER_ACTS = ("store_qr", "web", "app", "fraud", "installment", "bnpl")  # the payer scans or confirms in the wallet after the create
 HTTP_SANDBOXES = ("alipay", "wechatpay", "unionpay", "facepay", "bank", "crossborder")
+FAULTED = ("alipay", "wechatpay", "unionpay", "facepay", "bank")  # the retailer's HTTP channels
+CHAOS_FAULTS = {"timeout_rate": 0.05, "error_5xx_rate": 0.02, "lost_notify_rate": 0.10, "duplicate_notify_rate": 0.03,
+                "reorder_notify_rate": 0.05}  # as `juhe chaos payments` injects them
 
 
 @dataclass
@@ -103,8 +115,9 @@ class DirectNotifier(Notifier):
 class Backfill:
     """The channels' sandboxes, the payments context over them, and the moved clock."""
 
-    def __init__(self, db: Database, data_dir: Path, public_base_url: str, risk=None):
+    def __init__(self, db: Database, data_dir: Path, public_base_url: str, risk=None, *, chaos: bool = False):
         notify_base_url = f"{public_base_url}/v1/notify"
+        self.chaos = chaos
         self.db = db
         self.sandboxes: dict[str, RunningSandbox] = {code: start_sandbox(code, data_dir / "sandbox") for code in daily.CHANNELS}
         mounts = {f"http://127.0.0.1:{self.sandboxes[code].server.port}": httpx.ASGITransport(app=self.sandboxes[code].sandbox.app)
@@ -161,15 +174,22 @@ class Backfill:
             await running.sandbox.notifier.drain()
 
     def _apply_faults(self, plan: Day, now: datetime) -> None:
-        """The bad hour of a channel, and the bill that will disagree with our books."""
-        for code in ("alipay", "wechatpay"):
+        """The bad hour of a channel, the bill that will disagree with our books, and under `chaos`
+        every HTTP channel's faults all day long (those `juhe chaos payments` injects)."""
+        for code in FAULTED:
+            faults = Faults(**CHAOS_FAULTS) if self.chaos else Faults()
             fault = next((f for f in plan.faults if f.channel == code and f.start <= now < f.end), None)
-            faults = Faults(error_5xx_rate=fault.error_5xx_rate, timeout_rate=fault.timeout_rate) if fault else Faults()
+            if fault:
+                faults = faults.model_copy(update={"error_5xx_rate": max(faults.error_5xx_rate, fault.error_5xx_rate),
+                                                   "timeout_rate": max(faults.timeout_rate, fault.timeout_rate)})
             if code == plan.bill_error_channel:
                 faults = faults.model_copy(update={"bill_discrepancy_rate": 0.01})
-            injector = self.sandboxes[code].sandbox.injector
-            if injector.faults != faults:
-                injector.configure(faults.model_copy(update={"seed": plan.day.toordinal()}))
+            self.set_faults(code, faults.model_copy(update={"seed": plan.day.toordinal()}))
+
+    def set_faults(self, code: str, faults: Faults) -> None:
+        injector = self.sandboxes[code].sandbox.injector
+        if injector.faults != faults:
+            injector.configure(faults)
 
     async def _sale(self, sale: Sale, tally: Tally) -> None:
         if sale.kind == "b2b":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 
 import time_machine
 import typer
@@ -28,6 +29,8 @@ def simulate(
     first: str = typer.Option(None, "--first-day", help="The first day (YYYY-MM-DD); defaults to --days before today."),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="The same seed plays the same month."),
     once: bool = typer.Option(False, "--once", help="Do nothing when the database already holds payments (make demo)."),
+    chaos: bool = typer.Option(False, "--chaos", help="Every channel times out, fails, loses and repeats notifications all "
+                               "day (as `juhe chaos payments`); the books must still verify."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object of the figures."),
 ) -> None:
     """Back-fill a month of Lotus Mart's business through the payments core: store QR, card and face
@@ -53,7 +56,7 @@ def simulate(
         seeded = seed_demo(db, settings.data_dir / "demo-keys.json")
     merchant_id = uuid.UUID(seeded["merchants"][0]["id"])
     started = time.monotonic()
-    backfill = Backfill(db, settings.data_dir, settings.public_base_url, _risk(settings, db))
+    backfill = Backfill(db, settings.data_dir, settings.public_base_url, _risk(settings, db), chaos=chaos)
     try:
         with progress_bars(not as_json) as bars:
             expected = round(payments_per_day * days * 1.08)  # weekends are busier; a guide for the bar only
@@ -64,6 +67,8 @@ def simulate(
         db.dispose()
     if not printed_json(figures, as_json):
         _print(figures)
+    if not (figures["ledger_ok"] and figures["bnpl_books_agree"]):
+        raise typer.Exit(1)
 
 
 def _has_payments(db) -> bool:
@@ -105,10 +110,16 @@ def _risk(settings, db):
 
 
 def _figures(db, tally, merchant_id: uuid.UUID, first_day: date, days: int, elapsed_s: float) -> dict:
+    from juhe.bnpl.service import exposure
+    from juhe.ledger import verify_ledger
     from juhe.simulation.summary import summary
 
     figures = summary(db, merchant_id, first_day, first_day + timedelta(days=days - 1))
-    return {"first_day": first_day.isoformat(), "days": days, **figures, "bnpl": tally.bnpl, "refused": tally.refused,
+    with db.engine.connect() as conn:
+        ledger_ok = verify_ledger(conn).ok
+    with db.reader() as session:
+        owed, receivable = exposure(session, "CNY")
+    return {"ledger_ok": ledger_ok, "bnpl_books_agree": owed == receivable,"first_day": first_day.isoformat(), "days": days, **figures, "bnpl": tally.bnpl, "refused": tally.refused,
             "transfer_batches": tally.transfer_batches, "seconds": round(elapsed_s, 1),
             "payments_per_s": round(figures["payments"] / elapsed_s, 1) if elapsed_s else 0.0}
 
@@ -123,7 +134,13 @@ def _print(figures: dict) -> None:
         table.add_row(f"refunds {status}", f"{count:,}")
     for code, count in sorted(figures["refused"].items()):
         table.add_row(f"refused at once: {code}", f"{count:,}")
-    for key in ("transfer_batches", "recon_runs", "recon_days", "open_cases", "settlement_batches", "reserve_proven_days"):
+    for key in ("qr_code_payments", "installment_sales", "transfer_batches", "recon_runs", "recon_days", "open_cases", "settlement_batches", "reserve_proven_days"):
         table.add_row(key.replace("_", " "), f"{figures[key]:,}")
     Console().print(table)
+    bnpl, rated = figures["bnpl"], figures["satisfaction"]
+    Console().print(f"BNPL: conversion {bnpl['conversion_with_bnpl']:.1%} offered, {bnpl['conversion_without_bnpl']:.1%} not "
+                    f"({bnpl['bought_on_line']} on the line); late rate {figures['bnpl_late_rate']:.1%}, default rate "
+                    f"{figures['bnpl_default_rate']:.1%}; subscriptions {figures['subscriptions']}; ratings {rated['ratings']}"
+                    + (f", {rated['satisfied_rate']:.1%} satisfied" if rated["ratings"] else ""))
+    Console().print(f"ledger {'verifies' if figures['ledger_ok'] else 'DOES NOT VERIFY'}")
     Console().print(f"{figures['payments']:,} payments in {figures['seconds']} s ({figures['payments_per_s']}/s)")

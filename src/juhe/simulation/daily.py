@@ -15,8 +15,8 @@ from juhe.ledger import expire_holds
 from juhe.monitor.service import Evaluator
 from juhe.payments.context import PaymentsContext
 from juhe.payments.poller import poll_due
-from juhe.risk.dbstore import purge_expired as purge_risk_buckets
 from juhe.recon.service import ReconRunError, run_reconciliation
+from juhe.risk.dbstore import purge_expired as purge_risk_buckets
 from juhe.settlement import calendar
 from juhe.settlement.errors import SettlementError
 from juhe.settlement.payouts import poll_payouts

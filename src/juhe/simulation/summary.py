@@ -13,10 +13,10 @@ from juhe.db.types import utcnow
 from juhe.installments.models import InstallmentSale
 from juhe.payments.models import Payment, Refund
 from juhe.qrcodes.models import QrCode
-from juhe.satisfaction import service as satisfaction
-from juhe.subscriptions.models import Invoice, Subscription
 from juhe.recon.models import ReconCase, ReconRun
+from juhe.satisfaction import service as satisfaction
 from juhe.settlement.models import ReserveProofRow, SettlementBatch
+from juhe.subscriptions.models import Invoice, Subscription
 
 
 def summary(db: Database, merchant_id: uuid.UUID, first_day: date, last_day: date) -> dict:
