@@ -401,3 +401,30 @@ def chaos_payments(
     result.print(as_json=as_json, console=console)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command("prove")
+def prove(
+    quick: bool = typer.Option(False, "--quick", help="The sizes `make test` runs (50 kills, one example per fuzzed "
+                               "operation) instead of the full ones (200 kills, 20 examples)."),
+    parts: str = typer.Option(None, "--parts", help="Comma-separated: fuzz, isolation, signatures, cards, crashes, "
+                              "receiver, sqlite, postgres (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print {requests_tried, errors_5xx, errors_5xx_retryable, "
+                                 "kills_survived, acknowledged_payments_lost, deliveries_made, card_numbers_found, "
+                                 "invariant_checks, invariant_checks_passed, ok, duration_s, parts}."),
+) -> None:
+    """Proof of safety: the security checks (fuzzing, tenant isolation, signatures, card data) and the faults
+    (crash points, random kills, outages of a channel, the webhook receiver and the database) in one table;
+    exits 1 if an invariant broke."""
+    from juhe.safety import prove as proof
+
+    try:
+        chosen = proof.parse_parts(parts)
+    except proof.ProveError as e:
+        fail(str(e))
+    err = Console(stderr=True)
+    result = proof.run(chosen, quick=quick, on_row=lambda row: err.print(
+        f"[dim]{row.part}: {row.invariant_checks_passed}/{row.invariant_checks} checks held ({row.duration_s:,.0f} s)[/dim]"))
+    result.print(as_json=as_json, console=console)
+    if not result.ok:
+        raise typer.Exit(1)

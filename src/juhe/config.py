@@ -31,8 +31,10 @@ class Settings(BaseSettings):
     channels: dict[str, dict[str, str]] = {}
     payment_ttl_s: int = 900
     poll_initial_s: float = 5.0
+    payment_interrupted_after_s: float = 300.0  # a create cut short by a crash is failed after this (poller)
     worker_interval_s: float = 1.0
     webhook_allow_private_urls: bool = False  # demo and tests deliver to localhost
+    webhook_lease_s: float = 60.0  # how long a worker holds the deliveries it claimed (a killed one's come due after)
     # Juhe's ISO 8583 server for store terminals; None: not served by this process (0: any free port).
     pos_gateway_port: int | None = 8600
     pos_gateway_host: str = "127.0.0.1"

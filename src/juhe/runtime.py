@@ -58,6 +58,7 @@ class Runtime:
         self.payments = PaymentsContext(
             db=db, channels=channels, notify_base_url=f"{settings.public_base_url}/v1/notify",
             payment_ttl=timedelta(seconds=settings.payment_ttl_s), poll_initial=timedelta(seconds=settings.poll_initial_s),
+            interrupted_after=timedelta(seconds=settings.payment_interrupted_after_s),
         )
         if settings.risk_engine:
             from juhe.payments.risk_hook import EngineRisk
@@ -164,7 +165,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             await poll_payouts(runtime.payments)
             if "pos" in runtime.payments.channels:
                 await runtime.payments.channels["pos"].flush()  # reversals still owed to the acquirer
-            await deliver_due(runtime.db, runtime.http)
+            await deliver_due(runtime.db, runtime.http, lease=timedelta(seconds=runtime.settings.webhook_lease_s))
             await asyncio.to_thread(evaluator.run_if_due)  # writers off the loop: see _housekeeping
             if loop.time() >= aml_from:  # a day's monitoring can take a while: not while the process starts up
                 await asyncio.to_thread(aml_daily.run_if_due)

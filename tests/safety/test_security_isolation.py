@@ -5,20 +5,13 @@ from __future__ import annotations
 
 from juhe.safety import security_isolation as isolation
 
-# Creations whose rules a generated body would not meet.
-BODIES = {
-    "/v1/api-keys": {"name": "reporting", "roles": ["finance"]},
-    "/v1/accounts": {"code": "payable:petty-cash", "currency": "CNY"},
-    "/v1/terminals": {"terminal_id": "SAFE0001"},
-    "/v1/webhooks/endpoints": {"url": "https://shop.example.com/hooks"},
-}
 
 
 def test_every_operation_on_an_object_refuses_other_merchants_and_unlisted_roles(safe_api):
     document = safe_api.client.get("/openapi.json").json()
     owner, intruder = safe_api.merchants  # the retailer, who did a day of business; the web shop
     read = lambda: safe_api.db.engine.connect()  # noqa: E731
-    made = isolation.create_examples(safe_api.client, document, owner, BODIES)
+    made = isolation.create_examples(safe_api.client, document, owner, isolation.CREATION_BODIES)
     assert made >= 8
     report = isolation.walk(safe_api.client, document, read, owner, intruder)
     assert report.leaks == [], "\n".join(report.leaks)

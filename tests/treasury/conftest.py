@@ -4,9 +4,11 @@ raises and invoices a B2B order through the tax-platform sandbox."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -71,15 +73,29 @@ def tax_platform():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """An empty database at the newest migration, copied for each test: migrating costs more than the test."""
+    path = tmp_path_factory.mktemp("scf-template") / "juhe.db"
+    Database(f"sqlite:///{path}").dispose()
+    return path
+
+
 @pytest.fixture
-def scf(request, tax_platform, tmp_path, monkeypatch):
+def scf(migrated_sqlite, tax_platform, tmp_path, monkeypatch):
     """On SQLite; `scf_both` also on PostgreSQL, for what the claim's concurrency and the ledger rely on."""
-    yield from _scf(request.getfixturevalue("sqlite_url"), tax_platform, tmp_path, monkeypatch)
+    shutil.copy(migrated_sqlite, tmp_path / "juhe.db")
+    yield from _scf(f"sqlite:///{tmp_path}/juhe.db", tax_platform, tmp_path, monkeypatch)
 
 
-@pytest.fixture(params=["sqlite_url", "pg_url"])
-def scf_both(request, tax_platform, tmp_path, monkeypatch):
-    yield from _scf(request.getfixturevalue(request.param), tax_platform, tmp_path, monkeypatch)
+@pytest.fixture(params=["sqlite", "pg_url"])
+def scf_both(request, migrated_sqlite, tax_platform, tmp_path, monkeypatch):
+    if request.param == "sqlite":
+        shutil.copy(migrated_sqlite, tmp_path / "juhe.db")
+        url = f"sqlite:///{tmp_path}/juhe.db"
+    else:
+        url = request.getfixturevalue("pg_url")
+    yield from _scf(url, tax_platform, tmp_path, monkeypatch)
 
 
 def _scf(url, tax_platform, tmp_path, monkeypatch):

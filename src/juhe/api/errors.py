@@ -6,6 +6,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from juhe.ledger import LedgerError
@@ -30,6 +31,17 @@ LEDGER_STATUS = {
     "account_not_found": 404,
 }
 HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict"}
+# A database that cannot take the request now: (words in the driver's message, code, detail, Retry-After s).
+# The transaction rolled back, so nothing was written; the same request (same Idempotency-Key) may be sent again.
+DATABASE_FAILURES = (
+    (("database or disk is full", "no space left on device", "could not extend file"), "storage_full",
+     "the database's disk is full: nothing was written; retry once space is freed", 30),
+    (("readonly database", "read-only", "read only"), "database_read_only",
+     "the database is read-only: nothing was written; retry once it takes writes again", 30),
+    (("database is locked", "could not serialize", "deadlock detected"), "database_busy",
+     "the database was busy: nothing was written; retry", 1),
+)
+UNAVAILABLE = ("database_unavailable", "the database is not reachable (restarting or down): nothing was written; retry", 1)
 
 
 class ApiError(Exception):
@@ -53,12 +65,30 @@ def problem(status: int, code: str, detail: str, request: Request | None = None,
     if request is not None:
         body["instance"] = request.url.path
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if status == 429 and "retry_after_s" in extra:
+    if status in (429, 503) and "retry_after_s" in extra:
         headers = {"Retry-After": str(extra["retry_after_s"])}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def database_failure(exc: BaseException) -> tuple[str, str, int] | None:
+    """(code, detail, retry after s) when `exc` is the database refusing or unreachable, else None.
+    Only errors of the connection or the server's state count: a broken query stays a 500."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    message = str(exc.orig).lower()
+    for words, code, detail, retry_after_s in DATABASE_FAILURES:
+        if any(w in message for w in words):
+            return code, detail, retry_after_s
+    if exc.connection_invalidated or type(exc).__name__ in ("OperationalError", "InterfaceError"):
+        return UNAVAILABLE
+    return None
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(DBAPIError)
+    async def on_database_error(request: Request, exc: DBAPIError):
+        return _database_problem(request, exc)
+
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, exc: ApiError):
         return problem(exc.status, exc.code, exc.detail, request, **exc.extra)
@@ -110,6 +140,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception):
+        if isinstance(exc, DBAPIError):  # raised in a middleware (audit trail, measuring), past the handler above
+            return _database_problem(request, exc)
         # Log the trace for operators; the client only learns that it was our fault.
         log.exception("unhandled error", path=request.url.path)
         return problem(500, "internal_error", "an internal error occurred; it has been logged", request)
+
+
+def _database_problem(request: Request, exc: DBAPIError) -> JSONResponse:
+    failure = database_failure(exc)
+    if failure is None:
+        log.exception("unhandled database error", path=request.url.path, exc_info=exc)
+        return problem(500, "internal_error", "an internal error occurred; it has been logged", request)
+    code, detail, retry_after_s = failure
+    log.warning("database.unavailable", code=code, path=request.url.path, error=str(exc.orig)[:200])
+    return problem(503, code, detail, request, retry_after_s=retry_after_s)

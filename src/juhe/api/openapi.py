@@ -130,7 +130,8 @@ def _describe_operation(operation: dict, route, method: str) -> None:
         # A key seen before answers what it answered then; a few creations say 200 for "already made".
         responses.setdefault("200", {**responses["201"], "description": "made earlier under this Idempotency-Key"})
     responses["422"] = _problem("`validation_error` (with `errors`) or a rule of the domain")
-    responses["503"] = _problem("the database is unreachable (`database_unavailable`); retry")
+    responses["503"] = _problem("the database cannot take it now (`database_unavailable`, `database_busy`, `storage_full`, "
+                                "`database_read_only`; Retry-After says when): nothing was written, retry")
     responses["4XX"] = _problem("a refusal; its `code` says which (see the README's error table)")
 
 

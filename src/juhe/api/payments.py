@@ -29,6 +29,7 @@ from juhe.payments.notifications import handle_notification
 from juhe.payments.refunds import create_refund
 from juhe.payments.views import payment_view, refund_view
 from juhe.pii.card_data import card_data_in
+from juhe.safety.crashpoints import hit as crash_point
 from juhe.verification.service import VerificationError
 from juhe.verification.service import enrol_authenticator as enrol_authenticator_secret
 
@@ -91,6 +92,7 @@ async def create_payment(body: PaymentIn, request: Request, response: Response, 
     else:
         payment, created = await create_installment_payment(ctx, principal.merchant_id, key, fingerprint, new,
                                                             body.installments.plan_id, body.installments.periods)
+    crash_point("payment.answer")
     response.status_code = 201 if created else 200
     response.headers["Idempotent-Replayed"] = "false" if created else "true"
     return payment_view(payment)

@@ -79,6 +79,7 @@ class StackOptions:
     keep_dir: bool = False  # keep the temp dir (database, logs) after stopping
     postgres_fast: bool = False  # a throwaway server without fsync (tests); benchmarks keep it durable
     pgbouncer: bool = False  # a throwaway PostgreSQL reached through a throwaway PgBouncer (transaction pooling)
+    respawning_api: bool = False  # the API (one process, with its worker) forked again whenever it dies (juhe.safety.respawn)
 
 
 # -- the merchant's webhook receiver ---------------------------------------------------------
@@ -105,6 +106,8 @@ class Receiver:
         self.on_event = on_event
         self.events: list[WebhookEvent] = []
         self.deliveries = 0
+        self.down = False  # True: the merchant's server is out, every delivery is answered 503
+        self.refused = 0
         self._seen: set[str] = set()
         self._changed = threading.Condition()
         self.server = ServerThread(self._app())
@@ -118,6 +121,10 @@ class Receiver:
 
         @app.post(HOOK_PATH)
         async def hook(request: Request) -> Response:
+            if self.down:
+                with self._changed:
+                    self.refused += 1
+                return Response(b"down for maintenance", status_code=503)
             body = await request.body()
             received_at = time.perf_counter()
             verified = self.secret is not None and verify(self.secret, request.headers.get("juhe-signature", ""), body)
@@ -232,8 +239,11 @@ class Stack:
         return self._postgres.url
 
     def _settings_env(self, api_port: int, sandbox_base_port: int) -> dict[str, str]:
+        from juhe.pii.keyring import default_path
+
         o = self.options
         return {
+            "JUHE_PII_KEYRING_FILE": str(default_path()),  # one deployment, one keyring: this process reads their rows
             "JUHE_DATABASE_URL": self.database_url,
             "JUHE_DATA_DIR": str(self.dir / "data"),
             "JUHE_CHANNEL_MODE": "sandbox",
@@ -287,8 +297,13 @@ class Stack:
             self._wait_ready(f"sandbox-{code}", f"{url}/sandbox/faults")
         # The database is migrated already: the API processes only open it.
         processes = self.options.api_processes
-        self._spawn("api", [sys.executable, "-m", "juhe.bench.stack", "api", "--port", str(api_port),
-                            "--processes", str(processes)], env)
+        if self.options.respawning_api:  # the fault proofs kill it; its parent forks it again
+            assert processes == 1, "one API process with its worker is what respawns"
+            self._spawn("api", [sys.executable, "-m", "juhe.safety.respawn", "--port", str(api_port),
+                                "--arm-file", str(self.arm_file)], env)
+        else:
+            self._spawn("api", [sys.executable, "-m", "juhe.bench.stack", "api", "--port", str(api_port),
+                                "--processes", str(processes)], env)
         self.api_url = f"http://127.0.0.1:{api_port}"
         self._wait_ready("api", f"{self.api_url}/readyz")
         if processes > 1:
@@ -315,6 +330,11 @@ class Stack:
                 pass
             time.sleep(0.05)
         raise StackError(f"{name} did not become ready in {START_TIMEOUT_S:g} s: {self.log_tail(name)}")
+
+    @property
+    def arm_file(self) -> Path:
+        """Where `juhe.safety.respawn` reads the crash point to arm in its next API process."""
+        return self.dir / "crash-arm"
 
     def log_tail(self, name: str, lines: int = 15) -> str:
         path = self.dir / f"{name}.log" if self.dir else None
@@ -521,9 +541,9 @@ def _free_port_run(count: int, attempts: int = 50) -> int:
 # -- `python -m juhe.bench.stack api --port P [--processes N]`: the API, configured from JUHE_* -
 
 
-def api_app(with_worker: bool = True):
+def api_app(with_worker: bool = True, db=None):
     """The API, channels reached over HTTP at their sandboxes' ports (`juhe serve` would host
-    the sandboxes in-process and run no worker)."""
+    the sandboxes in-process and run no worker); on `db` (juhe.db.engine.Database) if given."""
     from juhe.api.app import create_app
     from juhe.config import get_settings
     from juhe.db.engine import Database
@@ -532,7 +552,7 @@ def api_app(with_worker: bool = True):
     from juhe.bench import baseline
 
     settings = get_settings()
-    db = Database(settings.database_url)
+    db = db or Database(settings.database_url)
     app = create_app(db, Runtime(settings, db, host_sandboxes=False), with_worker=with_worker)
     baseline.add_route(app, db)
     return app

@@ -190,7 +190,10 @@ def _count_commits(engine: Engine) -> None:
 
     @event.listens_for(engine, "rollback")
     def forget(connection) -> None:
-        connection.info.pop("juhe_wrote", None)
+        # A connection the server dropped (a restart) is invalidated: asking it for .info would raise
+        # PendingRollbackError in the middle of the rollback, hiding the error the request should answer.
+        if not connection.invalidated:
+            connection.info.pop("juhe_wrote", None)
 
 
 def upgrade(engine: Engine) -> None:

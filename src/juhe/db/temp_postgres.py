@@ -227,6 +227,13 @@ class TempPostgres:
                                               f"{self._log_tail()}") from e
                 time.sleep(0.1)
 
+    def restart(self, down_s: float = 0.0, mode: str = "immediate") -> None:
+        """Stop the server (`immediate`: as a crash would, no checkpoint; recovery replays the WAL),
+        stay down `down_s`, and start it again on the same port and data."""
+        self._run("pg_ctl", "stop", "-m", mode, "-w", "-D", str(self.data_dir), timeout=60)
+        time.sleep(down_s)
+        self._start_server()
+
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete its directory. Idempotent."""
         if self.dir is None:

@@ -49,6 +49,9 @@ class PaymentsContext:
     payment_ttl: timedelta = timedelta(minutes=15)
     poll_initial: timedelta = timedelta(seconds=5)
     poll_max: timedelta = timedelta(minutes=5)
+    # A payment still without an order this long after its create began was cut short (its process died):
+    # the poller closes what it may have opened at the channel and fails it.
+    interrupted_after: timedelta = timedelta(minutes=5)
 
     def notify_url(self, channel: str) -> str:
         return f"{self.notify_base_url}/{channel}"

@@ -12,6 +12,7 @@ from juhe.channels.base import InvalidNotification, NotificationAck, PaymentStat
 from juhe.payments.context import PaymentsContext
 from juhe.payments.models import ChannelNotification
 from juhe.payments.outcomes import apply_status, refund_status
+from juhe.safety.crashpoints import hit as crash_point
 
 REJECTED = ("unknown_order", "unknown_refund", "amount_mismatch")
 DETAIL_MAX = 500
@@ -34,6 +35,7 @@ def handle_notification(ctx: PaymentsContext, channel: str, headers: Mapping[str
         else:
             outcome, order_no = refund_status(session, news, "notification"), news.refund_id
         _log(session, channel, order_no, True, outcome, f"{type(news).__name__} {news.state}")
+    crash_point("payment.booked")
     return adapter.ack(outcome not in REJECTED)
 
 

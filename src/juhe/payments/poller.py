@@ -4,7 +4,7 @@ payments at expiry. The worker calls `poll_due` in a loop; every call is bounded
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 from sqlalchemy import or_, select
@@ -22,7 +22,6 @@ POLL_BATCH_MAX = 200
 POLL_CONCURRENCY = 32
 # A create still unfinished after this long was interrupted (a crash between channel calls):
 # every channel call is bounded by seconds, so no live request is that slow.
-INTERRUPTED_AFTER = timedelta(minutes=5)
 
 
 async def poll_due(ctx: PaymentsContext, now: datetime | None = None) -> int:
@@ -53,7 +52,7 @@ def _due(ctx: PaymentsContext, now: datetime):
         ).all()
         interrupted = conn.scalars(
             select(Payment.id).where(Payment.status == states.REQUIRES_PAYMENT_METHOD,
-                                     Payment.created_at <= now - INTERRUPTED_AFTER).limit(POLL_BATCH_MAX)
+                                     Payment.created_at <= now - ctx.interrupted_after).limit(POLL_BATCH_MAX)
         ).all()
         refund_ids = conn.scalars(
             select(Refund.id).where(Refund.status == "pending", or_(Refund.next_poll_at <= now, Refund.next_poll_at.is_(None)))

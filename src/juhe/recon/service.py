@@ -33,6 +33,7 @@ from juhe.recon.matching import ReconError, Result, business_day, match
 from juhe.recon.models import ReconCase, ReconCaseEvent, ReconItem, ReconRun
 from juhe.recon.ours import our_items
 from juhe.recon.statements import ReadStatement, StatementError, has_reader, lines_frame, read_statement
+from juhe.safety.crashpoints import hit as crash_point
 
 SYSTEM = "system:recon"
 SETTLED = ("succeeded", "refunded")
@@ -56,12 +57,19 @@ async def run_reconciliation(ctx: PaymentsContext, channel: str, business_date: 
     """Returns the run and whether it was made now (False: the date was reconciled before)."""
     if channel not in ctx.channels:
         raise ReconRunError(404, "channel_not_found", f"no channel {channel!r}")
-    existing = _existing(ctx, channel, business_date)
+    # Reading the statement, matching and storing run on the database's threads, off the loop.
+    existing = await ctx.db.run(_existing, ctx, channel, business_date)
     if existing is not None:
         return existing, False
     raw = statement if statement is not None else await _download(ctx, channel, business_date)
-    result, read = _match(ctx, channel, business_date, raw, options)
+    result, read = await ctx.db.run(_match, ctx, channel, business_date, raw, options)
     proven = await _prove(ctx, result.discrepancies())
+    crash_point("recon.proven")
+    return await ctx.db.run(_store_once, ctx, channel, business_date, raw, read, result, proven)
+
+
+def _store_once(ctx: PaymentsContext, channel: str, business_date: date, raw: bytes, read: ReadStatement, result: Result,
+                proven: dict[int, str]) -> tuple[ReconRun, bool]:  # fmt: skip
     try:
         with ctx.db.session() as session, session.begin():
             return _store(session, channel, business_date, raw, read, result, proven), True
@@ -151,15 +159,21 @@ def _channel_paid_we_did_not(row: dict) -> bool:
 
 
 async def _ask_channel(ctx: PaymentsContext, row: dict) -> str | None:
-    with ctx.db.reader() as session:
-        attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_no == row["order_no"]))
+    attempt = await ctx.db.run(_attempt, ctx, row["order_no"])
     if attempt is None:
         return None
     try:
         status = await ctx.channels[attempt.channel].query(attempt.order_no)
     except ChannelError:
         return None
-    return apply_payment_status(ctx, attempt.order_no, status, "reconciliation") if status.state == "succeeded" else None
+    if status.state != "succeeded":
+        return None
+    return await ctx.db.run(apply_payment_status, ctx, attempt.order_no, status, "reconciliation")
+
+
+def _attempt(ctx: PaymentsContext, order_no: str) -> PaymentAttempt | None:
+    with ctx.db.reader() as session:
+        return session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_no == order_no))
 
 
 def _store(session: Session, channel: str, business_date: date, raw: bytes, read: ReadStatement, result: Result,

@@ -56,6 +56,13 @@ OBJECT_TABLES: list[tuple[str, str, str, str]] = [
 AUDIT_TABLES = {"audit_records", "audit_chain_head"}
 # Parameters that name no merchant's object: a platform-wide model version, a file type.
 NOT_OBJECTS = {"version", "file_type"}
+# Creations whose rules a body generated from the document would not meet (create_examples).
+CREATION_BODIES = {
+    "/v1/api-keys": {"name": "reporting", "roles": ["finance"]},
+    "/v1/accounts": {"code": "payable:petty-cash", "currency": "CNY"},
+    "/v1/terminals": {"terminal_id": "SAFE0001"},
+    "/v1/webhooks/endpoints": {"url": "https://shop.example.com/hooks"},
+}
 
 
 @dataclass

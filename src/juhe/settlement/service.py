@@ -27,6 +27,7 @@ from juhe.settlement.errors import SettlementError
 from juhe.settlement.models import SettlementBatch, SettlementHold, SettlementItem, SettlementProfile, SettlementRun
 from juhe.settlement.planning import PlannedBatch, plan_batches
 from juhe.settlement.profiles import cutoff_time
+from juhe.safety.crashpoints import hit as crash_point
 from juhe.ledger.accounts import BANK_RESERVE
 from juhe.transfers.service import HOLD_DAYS
 
@@ -167,6 +168,7 @@ def _store_batch(session: Session, run: SettlementRun, profile: SettlementProfil
         for i in planned.items
     )
     session.flush()
+    crash_point("settlement.batch")
     return batch.id
 
 

@@ -16,6 +16,7 @@ from juhe.subscriptions.models import Plan, Subscription
 from juhe.subscriptions.service import start_period
 from juhe.subscriptions.views import subscription_view
 from juhe.webhooks.outbox import enqueue_event
+from juhe.safety.crashpoints import hit as crash_point
 
 SUBSCRIPTIONS_PER_RUN = 500
 PERIODS_PER_ROLL = 24  # a worker down for longer catches up over several runs
@@ -26,6 +27,7 @@ async def run_clock(ctx: PaymentsContext, now: datetime) -> dict[str, int]:
     db = ctx.db
     for sub_id in await db.run(_read, db, _due_subscriptions, now):
         counts["rolled"] += await db.run(_in_transaction, db, roll, sub_id, now)
+        crash_point("subscription.cycle")
     for invoice_id in await db.run(_read, db, collection.failed_collections):
         counts["failed"] += await db.run(_in_transaction, db, collection.collection_failed, invoice_id, now)
     for invoice_id in await db.run(_read, db, collection.due_for_collection, now):

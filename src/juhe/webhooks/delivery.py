@@ -24,6 +24,7 @@ from sqlalchemy import insert, select, update
 from juhe.db.engine import Database
 from juhe.db.models import new_id
 from juhe.db.types import utcnow
+from juhe.safety.crashpoints import hit as crash_point
 from juhe.webhooks import signing
 from juhe.webhooks.endpoints import active_secrets
 from juhe.webhooks.models import ATTEMPTS, DELIVERIES, ENDPOINTS, ERROR_LENGTH_MAX, EVENTS
@@ -72,22 +73,28 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-async def deliver_due(db: Database, http: httpx.AsyncClient, now: datetime | None = None, limit: int = 200) -> int:
-    """Send every delivery due at `now` (at most `limit`); returns how many were claimed."""
-    assert 1 <= limit <= CLAIM_MAX
+async def deliver_due(db: Database, http: httpx.AsyncClient, now: datetime | None = None, limit: int = 200,
+                      lease: timedelta = LEASE) -> int:
+    """Send every delivery due at `now` (at most `limit`); returns how many were claimed. A
+    shorter `lease` (JUHE_WEBHOOK_LEASE_S) shrinks the send deadline and the request timeout in
+    proportion: rows a killed worker had claimed are due again sooner."""
+    assert 1 <= limit <= CLAIM_MAX and lease > timedelta(0)
     now = now or utcnow()
-    jobs = await asyncio.to_thread(claim_due, db, now, limit)
+    jobs = await asyncio.to_thread(claim_due, db, now, limit, lease)
     if not jobs:
         return 0
     gate = asyncio.Semaphore(CONCURRENCY_MAX)
     started = time.monotonic()
-    outcomes = await asyncio.gather(*(_send(http, job, gate, now, started) for job in jobs))
+    scale = lease / LEASE
+    limits = (SEND_DEADLINE_S * scale, TIMEOUT_S * scale)
+    outcomes = await asyncio.gather(*(_send(http, job, gate, now, started, *limits) for job in jobs))
+    crash_point("webhook.sent")
     await asyncio.to_thread(record_outcomes, db, outcomes)
     return len(jobs)
 
 
-def claim_due(db: Database, now: datetime, limit: int) -> list[Job]:
-    lease_until = now + LEASE
+def claim_due(db: Database, now: datetime, limit: int, lease: timedelta = LEASE) -> list[Job]:
+    lease_until = now + lease
     with db.engine.begin() as conn:
         due = (
             select(DELIVERIES.c.id)
@@ -122,11 +129,12 @@ def claim_due(db: Database, now: datetime, limit: int) -> list[Job]:
     ]
 
 
-async def _send(http: httpx.AsyncClient, job: Job, gate: asyncio.Semaphore, now: datetime, started: float) -> Outcome:
+async def _send(http: httpx.AsyncClient, job: Job, gate: asyncio.Semaphore, now: datetime, started: float,
+                deadline_s: float, timeout_s: float) -> Outcome:
     async with gate:
         elapsed_s = time.monotonic() - started
         attempted_at = now + timedelta(seconds=elapsed_s)
-        if elapsed_s > SEND_DEADLINE_S:
+        if elapsed_s > deadline_s:
             return Outcome(job, sent=False, attempted_at=attempted_at)
         headers = {
             "Content-Type": "application/json",
@@ -136,20 +144,21 @@ async def _send(http: httpx.AsyncClient, job: Job, gate: asyncio.Semaphore, now:
             "Juhe-Delivery-Attempt": str(job.attempt),
         }
         t0 = time.perf_counter()
-        status_code, error = await _post(http, job.url, job.body, headers)
+        status_code, error = await _post(http, job.url, job.body, headers, timeout_s)
         duration_ms = round((time.perf_counter() - t0) * 1000)
         return Outcome(job, True, attempted_at, status_code, error, duration_ms)
 
 
-async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict) -> tuple[int | None, str | None]:
+async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict,
+                timeout_s: float) -> tuple[int | None, str | None]:
     try:
         # The total bound keeps the lease arithmetic true even against a server that trickles bytes.
-        async with asyncio.timeout(TIMEOUT_S):
+        async with asyncio.timeout(timeout_s):
             # Streamed and never read: the status is the answer, a huge body must not cost us.
-            async with http.stream("POST", url, content=body, headers=headers, timeout=TIMEOUT_S) as response:
+            async with http.stream("POST", url, content=body, headers=headers, timeout=timeout_s) as response:
                 status_code = response.status_code
     except TimeoutError:
-        return None, f"timed out after {TIMEOUT_S:g} s"
+        return None, f"timed out after {timeout_s:g} s"
     except (httpx.HTTPError, httpx.InvalidURL) as e:
         return None, _short(f"{type(e).__name__}: {e}")
     except Exception as e:  # noqa: BLE001 -- one bad request must not lose the batch's results

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from juhe.db.models import new_id
 from juhe.db.types import utcnow
+from juhe.safety.crashpoints import hit as crash_point
 from juhe.webhooks.models import DELIVERIES, ENDPOINTS, EVENTS
 
 RETRY_WINDOW = timedelta(days=3)
@@ -53,6 +54,7 @@ def enqueue_event(
     ]
     if rows:
         conn.execute(insert(DELIVERIES), rows)
+    crash_point("outbox.inserted")
     return event_id
 
 
