@@ -96,7 +96,7 @@ def test_the_compliance_report_carries_the_quarters_aml_reserve_audit_and_access
     assert len(found["large"]) >= 1  # the 2.5 million: every movement of that customer-day is reported
     reports = {(r["report_date"], r["account_id"], r["report_rule"], r["direction"]) for r in found["large"]}
     amount = sum(int(r["amount_minor"]) for r in found["large"])
-    assert f"CNY {len(reports)} {len(found['large'])} {amount // 100}.{amount % 100:02d}" in text
+    assert f"CNY {len(reports)} {len(found['large'])} {amount // 100:,}.{amount % 100:02d}" in text
     assert summary["large_value"] == [{"currency": "CNY", "reports": len(reports), "movements": len(found["large"]), "amount_minor": amount}]
 
     proven = simulated.sql("SELECT count(*), sum(ok) FROM reserve_proofs WHERE day >= '2026-07-01' AND day < '2026-10-01'")[0]

@@ -12,8 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from juhe.cli import app
-from juhe.db.models import BusinessLine, Store
-from juhe.demo import seed_demo
+from juhe.db.models import BusinessLine, Merchant, Store
 from juhe.db.engine import Database
 from juhe.payments.models import Payment, PaymentAttempt, Refund
 from juhe.reports.monthly import monthly_review
@@ -31,7 +30,7 @@ def report(tmp_path, *args) -> tuple[object, bytes | None]:
 
 
 def yuan(minor: int) -> str:
-    return f"{minor // 100}.{minor % 100:02d}"
+    return f"{minor // 100:,}.{minor % 100:02d}"
 
 
 def test_the_monthly_review_carries_the_months_figures_per_channel_and_the_change(simulated, tmp_path):
@@ -96,14 +95,19 @@ def test_a_bad_month_or_merchant_is_refused_and_no_file_is_written(simulated, tm
 
 
 @pytest.mark.parametrize("url", ["sqlite_url", "pg_url"])
-def test_figures_per_store_line_and_beijing_day_on_both_databases(request, tmp_path, url):
+def test_figures_per_store_line_and_beijing_day_on_both_databases(request, url):
     """Payments put straight into the tables, two minutes either side of Beijing's midnight."""
     db = Database(request.getfixturevalue(url))
     try:
-        merchant = uuid.UUID(seed_demo(db, tmp_path / "keys.json")["merchants"][0]["id"])
         with db.session() as session, session.begin():
-            store = session.query(Store).filter_by(merchant_id=merchant).order_by(Store.code).first()
-            line = session.query(BusinessLine).filter_by(merchant_id=merchant).order_by(BusinessLine.code).first()
+            shop = Merchant(name="Lotus Mart 莲花超市", industry="retail")
+            session.add(shop)
+            session.flush()
+            merchant = shop.id
+            store, line = Store(merchant_id=merchant, code="sh-01", name="Shanghai Jing'an"), BusinessLine(
+                merchant_id=merchant, code="grocery", name="Grocery")
+            session.add_all([store, line])
+            session.flush()
             midnight = datetime(2026, 10, 1, 16, 0, tzinfo=timezone.utc)  # 2026-10-02 00:00 Beijing
             rows = [(midnight - timedelta(minutes=2), 10_000, "succeeded", store.id), (midnight + timedelta(minutes=2), 2_500, "succeeded", None),
                     (midnight, 700, "failed", store.id), (datetime(2026, 9, 30, 15, 0, tzinfo=timezone.utc), 8_000, "succeeded", store.id)]

@@ -82,7 +82,7 @@ def test_finance_downloads_octobers_review_in_chromium(site):
         page.screenshot(path=str(ARTEFACTS / "reports-finance-zh.png"), full_page=True)
         browser.close()
     assert "商户 Merchant: Lotus Mart 莲花超市" in text
-    assert f"支付笔数 Payments {count} " in text and f"成功金额 Succeeded volume {volume // 100}.{volume % 100:02d} " in text
+    assert f"支付笔数 Payments {count} " in text and f"成功金额 Succeeded volume {volume // 100:,}.{volume % 100:02d} " in text
 
 
 def test_each_role_gets_the_reports_its_permission_names(site):

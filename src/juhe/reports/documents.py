@@ -1,10 +1,11 @@
 """The two reports as PDF (Chinese and English, with charts) and as the JSON summary the CLI
-prints. Amounts in the PDF are decimal text of their currency; in JSON integer minor units.
+prints. Amounts in the PDF are decimal text of their currency (thousands separated); in JSON integer minor units.
 Rates are fractions 0-1 in JSON, percentages in the PDF."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from juhe.money import Money, exponent
 from juhe.receipts.pdf import beijing
@@ -24,7 +25,8 @@ SUMMARY_ROWS = (  # (label, figure, is an amount)
 
 
 def amount(minor: int, currency: str) -> str:
-    return Money(minor, currency).decimal_text()
+    """Decimal text of the currency with thousands separated: 84,699.30."""
+    return f"{Decimal(Money(minor, currency).decimal_text()):,}"
 
 
 def percent(rate: float | None) -> str:
