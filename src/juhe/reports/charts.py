@@ -53,7 +53,7 @@ def daily_volume(currency: str, series: list[tuple[date, int]], exponent: int, f
     figure, axes = pyplot.subplots(figsize=SIZE_IN)
     axes.bar([d for d, _ in series], [v / 10 ** exponent for _, v in series], width=0.8, color="#1f6feb")
     last_day = next_day - timedelta(days=1)
-    axes.set_xlim(first_day - timedelta(hours=14), last_day + timedelta(hours=14))
+    axes.set_xlim(dates.date2num(first_day) - 0.6, dates.date2num(last_day) + 0.6)  # whole bars at both ends
     axes.xaxis.set_major_locator(dates.DayLocator(bymonthday=(1, 5, 9, 13, 17, 21, 25, 29)))
     axes.xaxis.set_major_formatter(dates.DateFormatter("%m-%d"))
     axes.set_ylabel(currency)
