@@ -60,7 +60,7 @@ def monthly_pdf(review: MonthlyReview, generated_at: datetime) -> bytes:
     report = Report(f"月度交易复盘 Monthly transaction review {label}")
     report.heading(f"月度交易复盘 Monthly transaction review · {label}", 1)
     report.text(f"商户 Merchant: {review.merchant}")
-    report.text(f"期间 Period: {review.period.first_day} – {review.period.next_day} (北京时间 Beijing time, end exclusive); "
+    report.text(f"期间 Period: {review.period.first_day} – {review.period.last_day} (北京时间 Beijing time); "
                 f"环比 compared with {review.period.previous_month().label}")
     report.text(f"生成时间 Generated: {beijing(generated_at)}")
     report.heading("总览 Summary")
@@ -124,7 +124,7 @@ def compliance_pdf(report_: ComplianceReport, generated_at: datetime) -> bytes:
     report = Report(f"季度合规报告 Quarterly compliance report {label}")
     report.heading(f"季度合规报告 Quarterly compliance report · {label}", 1)
     report.text(f"商户 Merchant: {r.merchant}")
-    report.text(f"期间 Period: {r.period.first_day} – {r.period.next_day} (北京时间 Beijing time, end exclusive)")
+    report.text(f"期间 Period: {r.period.first_day} – {r.period.last_day} (北京时间 Beijing time)")
     report.text(f"生成时间 Generated: {beijing(generated_at)}")
 
     report.heading("反洗钱监测 AML monitoring")

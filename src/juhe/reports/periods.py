@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -26,6 +26,10 @@ class Period:
     label: str  # 2026-10 or 2026Q3
     first_day: date
     next_day: date  # the first day after the period
+
+    @property
+    def last_day(self) -> date:
+        return self.next_day - timedelta(days=1)
 
     @property
     def start(self) -> datetime:
