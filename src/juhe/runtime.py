@@ -145,6 +145,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     from juhe.monitor.service import Evaluator
     from juhe.payments.poller import poll_due
     from juhe.receipts.worker import ReceiptWorker
+    from juhe.scf.worker import ScfRepayments
     from juhe.settlement.payouts import poll_payouts
     from juhe.trace.publisher import TracePublisher, key_file as trace_key_file
     from juhe.transfers.service import poll_batches
@@ -154,6 +155,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     aml_daily = DailyMonitoring(runtime.db)
     trace = TracePublisher(runtime.db, trace_key_file(runtime.settings), witness_to=runtime.settings.trace_witness)
     receipts = ReceiptWorker(runtime.db, runtime.settings.channel_mode)
+    scf_repayments = ScfRepayments(runtime.db)
     loop = asyncio.get_running_loop()
     aml_from = loop.time() + AML_FIRST_RUN_DELAY_S
     retraining = _retraining(runtime)
@@ -171,6 +173,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
                 await asyncio.to_thread(aml_daily.run_if_due)
             await asyncio.to_thread(_housekeeping, runtime.db, expire_holds, purge_expired, purge_risk_buckets)
             await asyncio.to_thread(bnpl_due, runtime.db, datetime.now(timezone.utc))  # lapses, failed repayments, dunning
+            await asyncio.to_thread(scf_repayments.run_if_due, datetime.now(timezone.utc))  # SCF maturities: buyers repay funders
             await subscriptions_due(runtime.payments, datetime.now(timezone.utc))  # periods, trials, collections, dunning
             await asyncio.to_thread(trace.run_if_due)  # payment events and ledger transactions into the Merkle log
             await asyncio.to_thread(receipts.run_if_due)  # a receipt (and its record in the log) for each success; invoices due

@@ -10,9 +10,12 @@ from datetime import timedelta
 
 import pytest
 
+from juhe.ledger import ensure_account, payable_code, post, transfer
 from juhe.scf import service
+from juhe.scf.demo import deposit
 from juhe.scf.errors import ScfError
 from juhe.scf.postings import RECEIVABLE
+from juhe.scf.worker import repay_due
 
 from tests.treasury.conftest import FACE, FUNDED, NOW, RATES, TODAY
 
@@ -67,9 +70,9 @@ def test_reverse_factoring_advances_then_the_buyer_repays_the_funder(scf_both):
     assert scf.payable(icbc, ":scf") == FACE
     with scf.db.session() as session, session.begin():
         refused("financing_not_due", service.repay, session, scf.buyer, financing_id, NOW + timedelta(days=89))
-    with scf.db.session() as session, session.begin():
-        assert service.due(session, MATURITY, 10) == [financing_id]
-        service.repay(session, scf.buyer, financing_id, NOW + timedelta(days=90))
+    assert repay_due(scf.db, NOW + timedelta(days=89)) == ([], [])
+    assert repay_due(scf.db, NOW + timedelta(days=90)) == ([financing_id], [])  # the worker's round at maturity
+    assert repay_due(scf.db, NOW + timedelta(days=91)) == ([], [])
     assert scf.balance(RECEIVABLE) == 0 and scf.payable(icbc, ":scf") == 0
     assert scf.payable(icbc) == FUNDED - net + FACE  # the funder earned discount and fee
     assert scf.payable(scf.buyer) == FUNDED - FACE
@@ -153,3 +156,19 @@ def test_the_buyer_confirms_only_its_own_invoiced_orders(scf):
     order_id = confirmed(scf)
     with scf.db.session() as session, session.begin():
         refused("receivable_already_confirmed", service.confirm, session, scf.buyer, order_id, MATURITY, TODAY)
+
+
+def test_a_buyer_short_of_money_at_maturity_stays_owing_until_it_can_pay(scf):
+    order_id = confirmed(scf)
+    financing_id, _, _ = accept(scf, order_id, "cmb")
+    with scf.db.session() as session, session.begin():  # the buyer withdraws all but 1.00 of its money
+        conn = session.connection()
+        post(conn, transfer("test:withdraw", ensure_account(conn, payable_code(scf.buyer), "CNY"),
+                            ensure_account(conn, "reserve:bank", "CNY", owner_type="platform"), FUNDED - 100,
+                            merchant_id=scf.buyer))
+    assert repay_due(scf.db, NOW + timedelta(days=90)) == ([], [financing_id])
+    assert scf.balance(RECEIVABLE) == FACE and scf.ledger_ok()  # nothing moved
+    with scf.db.session() as session, session.begin():
+        deposit(session.connection(), scf.buyer, FACE, "test:deposit:again")
+    assert repay_due(scf.db, NOW + timedelta(days=91)) == ([financing_id], [])
+    assert scf.balance(RECEIVABLE) == 0 and scf.payable(scf.buyer) == 100 and scf.ledger_ok()

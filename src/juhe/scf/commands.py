@@ -103,15 +103,17 @@ def accept(merchant: str = MERCHANT, order: str = ORDER,
 
 @scf_app.command("repay-due")
 def repay_due(database_url: str = DATABASE_URL, limit: int = typer.Option(100, "--limit", min=1, max=1000)) -> None:
-    """Every financing due today: its buyer repays the funder (each in its own transaction)."""
-    from juhe.scf import service
-    from juhe.scf.models import ScfFinancing
+    """Every financing due today: its buyer repays the funder (each in its own transaction), as the worker does."""
+    from juhe.config import get_settings
+    from juhe.db.engine import Database
+    from juhe.scf.worker import repay_due as repay
 
-    now = utcnow()
-    due = _run(database_url, lambda s: service.due(s, service.local_date(now), limit))
-    repaid = [str(_run(database_url, lambda s, f=f: service.repay(
-        s, s.get(ScfFinancing, f).buyer_merchant_id, f, now).id)) for f in due]
-    typer.echo(json.dumps({"repaid": repaid}))
+    db = Database(database_url or get_settings().database_url)
+    try:
+        repaid, short = repay(db, utcnow(), limit)
+    finally:
+        db.dispose()
+    typer.echo(json.dumps({"repaid": [str(f) for f in repaid], "not_repaid": [str(f) for f in short]}))
 
 
 @scf_app.command("report")
