@@ -167,6 +167,8 @@ def demo(
     console.print(f"\n[bold]Console[/bold] {base}/console — demo logins (Lotus Mart; operator: the platform):")
     for login in seed_console_logins(db, settings.data_dir / "demo-console-logins.json", seeded["merchants"][0]):
         console.print(f"  {login['role']:9} {login['login']:16} {login['password']}")
+    console.print(f"\n[bold]Cash plan[/bold] (资金规划, from the simulated month): juhe treasury advice --merchant "
+                  f"{seeded['merchants'][0]['id']}  (or the console's Treasury page as finance)")
     business = seeded["merchants"][0]["api_keys"]["business"]
     console.print(
         f"\nPay a demo QR:\n"

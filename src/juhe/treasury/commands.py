@@ -63,7 +63,7 @@ def forecast(merchant: str = MERCHANT, database_url: str = DATABASE_URL,
         typer.echo(json.dumps({"merchant_id": str(merchant_id), "currencies": views}))
         return
     for view in views:
-        table = Table("week", "from", "inflow", "inflow 95 %", "outflow", "outflow 95 %", "closing balance", "balance 95 %",
+        table = Table("week", "from", "inflow", "inflow 95 %", "outflow", "outflow 95 %", "low balance", "low 95 %",
                       title=f"{view['currency']} forecast ({view['inflow']['model']} in, {view['outflow']['model']} out, "
                             f"{view['balance']['model']} balance; {view['history_days']} days of history), minor units")
         for weeks in zip(*(view[d]["weeks"] for d in ("inflow", "outflow", "balance"))):

@@ -161,10 +161,14 @@ def _stamps(one: Series, setup: Setup, start: int, count: int):
 
 def engine(setup: Setup, names: tuple[str, ...]):
     from statsforecast import StatsForecast
+    from statsmodels.tools.sm_exceptions import SingularMatrixWarning  # imported first: it sets "always" for its own
 
     # A calendar column that is all zeros in a window (no holiday in it) leaves ARIMA's design rank-deficient:
     # the fit drops it, which is what it should do, and says so on every fit.
-    warnings.filterwarnings("ignore", message="The design matrix is rank-deficient")
+    warnings.filterwarnings("ignore", category=SingularMatrixWarning)
+    # ETS tries models with as many parameters as a short history has days: their variance is 0/0, the model
+    # is left out by its information criterion, which is the answer; numpy says so each time.
+    warnings.filterwarnings("ignore", message="divide by zero encountered", category=RuntimeWarning, module="statsforecast.ets")
 
     # One process: the machine is shared, and a few thousand series take seconds.
     return StatsForecast(models=candidates(setup, names), freq=setup.freq, n_jobs=1)
