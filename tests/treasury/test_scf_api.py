@@ -17,6 +17,7 @@ from juhe.db.types import utcnow
 from juhe.merchants import issue_api_key
 from juhe.scf.postings import RECEIVABLE
 from juhe.trace import heads, proofs
+from juhe.trace.ingest import ingest
 from juhe.trace.publisher import key_file
 
 from tests.treasury.conftest import FACE
@@ -91,6 +92,11 @@ def test_confirm_offer_accept_and_repay_through_the_api(scf, api, monkeypatch):
     for party in ("supplier", "buyer", "icbc"):
         assert client.get(f"/v1/scf/financings/{financing['id']}", headers=keys[party]).status_code == 200
     problem(client.get(f"/v1/scf/financings/{financing['id']}", headers=keys["cmb"]), 404, "financing_not_found")
+
+    ingest(scf.db)  # the worker's round: the advance's ledger transaction becomes a leaf
+    shown = client.get(f"/v1/scf/receivables/{order_id}/proofs", headers=keys["buyer"]).json()
+    assert "is in the signed tree" in proofs.verify_document(shown["advance"], public_key) and "repayment" not in shown
+    assert f"scf:{financing['receivable_id']}:advance" in shown["advance"]["record"]
 
     later = utcnow() + timedelta(days=61)
     monkeypatch.setattr(juhe.api.scf, "utcnow", lambda: later)

@@ -68,11 +68,12 @@ def list_receivables(principal: Reader, session: ReadSessionDep) -> dict:
 
 @router.get("/receivables/{order_id}/proofs")
 def proofs_of(order_id: uuid.UUID, principal: Reader, db: DatabaseDep) -> dict:
-    """The order's and the invoice's inclusion proofs in the signed log, for the buyer and the funders
-    to check offline (`juhe trace verify`) what they confirm or fund."""
+    """Inclusion proofs in the signed log of the order and its invoice, for the buyer and the funders to
+    check offline (`juhe trace verify`) what they confirm or fund, and of the advance's and the
+    repayment's ledger transactions once the worker has logged them."""
     with db.reader() as session, refusals():
         receivable = service.receivable_for(session, principal.merchant_id, order_id)
-    leaves = {"order": receivable.order_leaf, "invoice": receivable.invoice_leaf}
+        leaves = views.logged_leaves(session, receivable)
     head = _head_covering(db, max(leaves.values()) + 1)
     with db.reader() as session:  # begun after the head: it sees every leaf the head covers
         return {"object": "scf_proofs", "order_id": str(order_id),

@@ -8,9 +8,11 @@ import uuid
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from juhe.db.models import LedgerTransaction
 from juhe.orders.models import B2bOrder
 from juhe.scf.models import ScfFinancing, ScfReceivable
 from juhe.scf.pricing import Offer, cost_summary, market_cost_minor
+from juhe.trace.models import TraceEntry
 
 LIST_MAX = 200
 
@@ -44,6 +46,20 @@ def financing_view(f: ScfFinancing) -> dict:
 def receivable_detail(session: Session, receivable: ScfReceivable) -> dict:
     financing = session.scalar(select(ScfFinancing).where(ScfFinancing.receivable_id == receivable.id))
     return receivable_view(receivable, session.get(B2bOrder, receivable.order_id), financing)
+
+
+def logged_leaves(session: Session, receivable: ScfReceivable) -> dict[str, int]:
+    """Where the receivable and its money stand in the Merkle log: the order's and the invoice's
+    records, and the advance's and the repayment's ledger transactions once the worker logged them."""
+    leaves = {"order": receivable.order_leaf, "invoice": receivable.invoice_leaf}
+    steps = {f"scf:{receivable.id}:advance": "advance", f"scf:{receivable.id}:repaid": "repayment"}
+    txns = dict(session.execute(select(LedgerTransaction.id, LedgerTransaction.idempotency_key)
+                                .where(LedgerTransaction.idempotency_key.in_(steps))).all())
+    if txns:
+        for key, leaf in session.execute(select(TraceEntry.source_key, TraceEntry.leaf_index).where(
+                TraceEntry.source == "ledger_transactions", TraceEntry.source_key.in_([str(t) for t in txns]))):
+            leaves[steps[txns[uuid.UUID(key)]]] = leaf
+    return leaves
 
 
 def receivables(session: Session, merchant_id: uuid.UUID) -> list[dict]:
