@@ -43,9 +43,10 @@ def test_the_monthly_review_carries_the_months_figures_per_channel_and_the_chang
     per_channel = simulated.sql(
         "SELECT coalesce(channel, '—'), count(*), sum(status = 'succeeded'), sum(status IN ('succeeded', 'failed', 'canceled')),"
         " sum(CASE WHEN status = 'succeeded' THEN amount_minor ELSE 0 END), sum(CASE WHEN status = 'succeeded' THEN fee_minor ELSE 0 END)"
-        " FROM payments WHERE created_at >= ? AND created_at < ? GROUP BY 1", *OCTOBER_UTC)
+        " FROM payments WHERE created_at >= ? AND created_at < ? AND scenario NOT IN ('b2b', 'crossborder') GROUP BY 1", *OCTOBER_UTC)
     before = dict(simulated.sql("SELECT coalesce(channel, '—'), sum(amount_minor) FROM payments WHERE status = 'succeeded'"
-                                " AND created_at >= ? AND created_at < ? GROUP BY 1", *SEPTEMBER_UTC))
+                                " AND created_at >= ? AND created_at < ? AND scenario NOT IN ('b2b', 'crossborder') GROUP BY 1",
+                                *SEPTEMBER_UTC))
     assert len(per_channel) >= 3
     for channel, count, succeeded, finished, volume, fee in per_channel:
         row = f"{channel} CNY {count} {succeeded / finished * 100:.1f}% {yuan(volume)} {yuan(fee)}"
@@ -111,17 +112,20 @@ def test_figures_per_store_line_and_beijing_day_on_both_databases(request, url):
             midnight = datetime(2026, 10, 1, 16, 0, tzinfo=timezone.utc)  # 2026-10-02 00:00 Beijing
             rows = [(midnight - timedelta(minutes=2), 10_000, "succeeded", store.id), (midnight + timedelta(minutes=2), 2_500, "succeeded", None),
                     (midnight, 700, "failed", store.id), (datetime(2026, 9, 30, 15, 0, tzinfo=timezone.utc), 8_000, "succeeded", store.id)]
+            rows.append((midnight, 900_000, "succeeded", None))  # a payment out to a supplier: not the month's takings
             for n, (at, minor, status, store_id) in enumerate(rows):
                 payment = Payment(merchant_id=merchant, store_id=store_id, business_line_id=line.id if store_id else None,
-                                  idempotency_key=f"k{n}", request_hash="h", amount_minor=minor, currency="CNY", scenario="qr",
+                                  idempotency_key=f"k{n}", request_hash="h", amount_minor=minor, currency="CNY",
+                                  scenario="b2b" if minor == 900_000 else "qr",
                                   subject="tea", status=status, channel="alipay", fee_minor=minor // 100, expires_at=at,
                                   risk={"action": "step_up" if n == 0 else "allow"}, created_at=at, updated_at=at)
                 session.add(payment)
             session.flush()
-            attempt = PaymentAttempt(merchant_id=merchant, payment_id=payment.id, channel="alipay", order_no="o1", status="succeeded")
+            september = session.query(Payment).filter_by(amount_minor=8_000).one()
+            attempt = PaymentAttempt(merchant_id=merchant, payment_id=september.id, channel="alipay", order_no="o1", status="succeeded")
             session.add(attempt)
             session.flush()
-            session.add(Refund(merchant_id=merchant, payment_id=payment.id, attempt_id=attempt.id, refund_no="R1",
+            session.add(Refund(merchant_id=merchant, payment_id=september.id, attempt_id=attempt.id, refund_no="R1",
                                idempotency_key="r1", request_hash="h", amount_minor=1_000, currency="CNY", status="succeeded",
                                updated_at=midnight))
         with db.reader() as session:
@@ -129,6 +133,7 @@ def test_figures_per_store_line_and_beijing_day_on_both_databases(request, url):
     finally:
         db.dispose()
     assert review.daily["CNY"] == [(date(2026, 10, 1), 10_000), (date(2026, 10, 2), 2_500)]
+    assert review.payments_out == {"CNY": {"payments": 1, "succeeded": 1, "volume_minor": 900_000}}
     (total,) = review.totals.values()
     assert (total.payments, total.succeeded, total.volume_minor, total.fee_minor, total.step_ups) == (3, 2, 12_500, 125, 1)
     stores = {f.name: (f.payments, f.volume_minor) for f in review.by["store"]}

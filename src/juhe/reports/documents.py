@@ -75,6 +75,9 @@ def monthly_pdf(review: MonthlyReview, generated_at: datetime) -> bytes:
                         _points(total.success_rate, before.success_rate if before else None)])
         report.table([f"指标 Figure ({currency})", "本月 This month", "上月 Previous month", "环比 Change"], rows)
     report.text(f"欺诈报告 Payments reported as fraud this month: {review.fraud_reported}")
+    for currency, out in review.payments_out.items():
+        report.text(f"对外付款 Payments out (B2B, cross-border; not in the figures above), {currency}: {out['payments']} payments, "
+                    f"{out['succeeded']} succeeded, {amount(out['volume_minor'], currency)}")
     for currency, total in sorted(review.totals.items()):
         now = {f.name: f.volume_minor for f in review.by["channel"] if f.currency == currency}
         before = {name: f.volume_minor for (name, cur), f in review.previous_by_channel.items() if cur == currency}
@@ -114,7 +117,7 @@ def monthly_json(review: MonthlyReview) -> dict:
                    for c, f in sorted(review.totals.items())},
         "previous_totals": {c: f.to_json() for c, f in sorted(review.previous_totals.items())},
         **{f"by_{d}": [f.to_json() for f in review.by[d]] for d in DIMENSIONS},
-        "recon": [vars(r) for r in review.recon], "fraud_reported": review.fraud_reported,
+        "recon": [vars(r) for r in review.recon], "payments_out": review.payments_out, "fraud_reported": review.fraud_reported,
     }
 
 

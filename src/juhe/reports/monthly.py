@@ -1,8 +1,8 @@
 """The monthly transaction review's figures (月度交易复盘): per channel, store and business line and
-currency — payments, success rate, volume, fees, refunds, risk step-ups and blocks — fraud
+currency, of the payments collected — payments, success rate, volume, fees, refunds, risk step-ups and blocks — fraud
 reported in the month, reconciliation per channel (the platform's statement runs and lines, the
-discrepancy cases of the merchant or of all), the daily volume, and the month before for the
-change. Read with a few grouped queries; amounts stay integer minor units per currency."""
+discrepancy cases of the merchant or of all), the daily volume, payments out apart, and the month
+before for the change. Read with a few grouped queries; amounts stay integer minor units per currency."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from juhe.db.models import BusinessLine, Store
 from juhe.payments.models import Payment, Refund
+from juhe.payments.outbound import OUTBOUND
 from juhe.payments.states import CANCELED, FAILED, SUCCEEDED
 from juhe.recon.models import ReconCase, ReconRun
 from juhe.risk.models import RiskFraudReport
@@ -77,6 +78,7 @@ class MonthlyReview:
     by: dict[str, list[Figures]]  # dimension → rows
     previous_by_channel: dict[tuple[str, str], Figures]
     recon: list[ReconFigures]
+    payments_out: dict[str, dict[str, int]] = field(default_factory=dict)  # currency → payments, succeeded, volume_minor
     fraud_reported: int = 0  # payments reported as fraud in the month (by the day it became known), not since corrected
     daily: dict[str, list[tuple[date, int]]] = field(default_factory=dict)  # currency → (day, succeeded volume)
 
@@ -97,7 +99,8 @@ def monthly_review(session: Session, period: Period, merchant_id: uuid.UUID | No
     return MonthlyReview(
         period=period, merchant=merchant, totals=_totals(by["channel"]),
         previous_totals=_totals(before), by=by, previous_by_channel={(f.name, f.currency): f for f in before},
-        recon=_recon(session, period, merchant_id), fraud_reported=_fraud_reported(session, period, merchant_id),
+        recon=_recon(session, period, merchant_id), payments_out=_payments_out(session, period, merchant_id),
+        fraud_reported=_fraud_reported(session, period, merchant_id),
         daily=_daily(session, period, merchant_id),
     )
 
@@ -121,7 +124,7 @@ def _figures(session: Session, period: Period, dimension: str, merchant_id) -> l
         func.sum(case((succeeded, Payment.amount_minor), else_=0)), func.sum(case((succeeded, Payment.fee_minor), else_=0)),
         func.sum(case((succeeded, Payment.channel_fee_minor), else_=0)),
         func.sum(case((action == "step_up", 1), else_=0)), func.sum(case((action == "block", 1), else_=0)),
-    ).where(Payment.created_at >= period.start, Payment.created_at < period.end).group_by(key, Payment.currency)
+    ).where(*_collected(period)).group_by(key, Payment.currency)
     if join is not None:
         query = query.select_from(Payment).outerjoin(*join)
     rows = {(r[0], r[1]): Figures(r[0], r[1], *map(int, r[2:8]), step_ups=int(r[8]), blocks=int(r[9]))
@@ -137,8 +140,25 @@ def _refunds(period: Period, key, join):
         Payment, Payment.id == Refund.payment_id)
     if join is not None:
         query = query.outerjoin(*join)
-    return query.where(Refund.status == SUCCEEDED, Refund.updated_at >= period.start, Refund.updated_at < period.end).group_by(
+    return query.where(Payment.scenario.not_in(OUTBOUND), Refund.status == SUCCEEDED, Refund.updated_at >= period.start,
+                       Refund.updated_at < period.end).group_by(
         key, Refund.currency)
+
+
+def _collected(period: Period) -> tuple:
+    """The month's payments in: money the platform collected. Payments out (B2B, cross-border) are
+    the merchant paying, counted apart so that they neither swell nor cut the month's takings."""
+    return Payment.created_at >= period.start, Payment.created_at < period.end, Payment.scenario.not_in(OUTBOUND)
+
+
+def _payments_out(session: Session, period: Period, merchant_id) -> dict[str, dict[str, int]]:
+    succeeded = Payment.status == SUCCEEDED
+    query = select(Payment.currency, func.count(), func.sum(case((succeeded, 1), else_=0)),
+                   func.sum(case((succeeded, Payment.amount_minor), else_=0))).where(
+        Payment.created_at >= period.start, Payment.created_at < period.end, Payment.scenario.in_(OUTBOUND),
+    ).group_by(Payment.currency).order_by(Payment.currency)
+    return {currency: {"payments": int(count), "succeeded": int(done), "volume_minor": int(volume)}
+            for currency, count, done, volume in session.execute(scoped(query, Payment, merchant_id))}
 
 
 def _totals(rows: list[Figures]) -> dict[str, Figures]:
@@ -179,7 +199,7 @@ def _fraud_reported(session: Session, period: Period, merchant_id) -> int:
 def _daily(session: Session, period: Period, merchant_id) -> dict[str, list[tuple[date, int]]]:
     day = _beijing_day(session)
     query = select(day, Payment.currency, func.sum(Payment.amount_minor)).where(
-        Payment.status == SUCCEEDED, Payment.created_at >= period.start, Payment.created_at < period.end,
+        Payment.status == SUCCEEDED, *_collected(period),
     ).group_by(day, Payment.currency).order_by(day)
     series: dict[str, list[tuple[date, int]]] = {}
     for when, currency, amount in session.execute(scoped(query, Payment, merchant_id)):
