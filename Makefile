@@ -11,9 +11,12 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -e '.[dev]'
 	touch $@
 
+# Two test processes (pytest-xdist), a file per process at a time: most tests wait on servers,
+# workers and sandboxes, so two keep both cores busy. TEST_WORKERS=0 runs them in this process.
 # pytest exit code 5 means "no tests collected": not a failure
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(VENV)/bin/pytest || test $$? -eq 5
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile || test $$? -eq 5
 
 # A month of business first (once per database), then the API, worker, sandboxes and console with live sales
 demo: $(STAMP)
