@@ -282,13 +282,17 @@ def prove_postgres(size: int) -> Row:
 def _tallied(part: str, tally, checks) -> Row:
     retryable = sum(n for code, n in tally.codes_5xx.items() if code.startswith(("database_", "storage_")))
     row = Row(part, requests_tried=tally.requests, errors_5xx=tally.errors_5xx, errors_5xx_retryable=retryable,
-              kills_survived=0, acknowledged_payments_lost=checks.acknowledged_lost, deliveries_made=checks.deliveries)
+              acknowledged_payments_lost=checks.acknowledged_lost, deliveries_made=checks.deliveries)
     row.checked(checks.results)
     return row
 
 
 def _summed(part: str, rows: list[Row]) -> Row:
-    total = Row(part, **{f: sum(getattr(r, f) or 0 for r in rows) for f in Proof.FIGURES})
+    def summed(figure: str) -> int | None:
+        values = [getattr(r, figure) for r in rows if getattr(r, figure) is not None]
+        return sum(values) if values else None
+
+    total = Row(part, **{f: summed(f) for f in Proof.FIGURES})
     total.failures = [f"{r.part}: {f}" for r in rows for f in r.failures]
     return total
 
