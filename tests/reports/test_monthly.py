@@ -128,8 +128,18 @@ def test_figures_per_store_line_and_beijing_day_on_both_databases(request, url):
             session.add(Refund(merchant_id=merchant, payment_id=september.id, attempt_id=attempt.id, refund_no="R1",
                                idempotency_key="r1", request_hash="h", amount_minor=1_000, currency="CNY", status="succeeded",
                                updated_at=midnight))
+            other = Merchant(name="Silk Road Online 丝路商城", industry="ecommerce")  # with a store of the same name
+            session.add(other)
+            session.flush()
+            namesake = Store(merchant_id=other.id, code="sh", name="Shanghai Jing'an")
+            session.add(namesake)
+            session.flush()
+            session.add(Payment(merchant_id=other.id, store_id=namesake.id, idempotency_key="o", request_hash="h", amount_minor=300,
+                                currency="CNY", scenario="qr", subject="silk", status="succeeded", channel="alipay",
+                                expires_at=midnight, created_at=midnight, updated_at=midnight))
         with db.reader() as session:
             review = monthly_review(session, month_of("2026-10"), merchant)
+            platform = monthly_review(session, month_of("2026-10"))
     finally:
         db.dispose()
     assert review.daily["CNY"] == [(date(2026, 10, 1), 10_000), (date(2026, 10, 2), 2_500)]
@@ -140,5 +150,7 @@ def test_figures_per_store_line_and_beijing_day_on_both_databases(request, url):
     assert stores == {store.name: (2, 10_000), "no store 无门店": (1, 2_500)}
     assert {f.name for f in review.by["business_line"]} == {line.name, "no line 无业务线"}
     assert review.previous_totals["CNY"].volume_minor == 8_000 and review.change("CNY", "volume_minor") == pytest.approx(0.5625)
+    assert sorted((f.name, f.volume_minor) for f in platform.by["store"] if f.name.startswith("Shanghai")) == sorted(
+        [(f"Shanghai Jing'an (…{str(store.id)[-4:]})", 10_000), (f"Shanghai Jing'an (…{str(namesake.id)[-4:]})", 300)])
     # The refund is the September payment's, refunded in October: it counts in October, by its store.
     assert [(f.name, f.refunds, f.refunded_minor) for f in review.by["store"] if f.refunds] == [(store.name, 1, 1_000)]

@@ -106,43 +106,54 @@ def monthly_review(session: Session, period: Period, merchant_id: uuid.UUID | No
 
 
 def _dimension(dimension: str):
-    """The grouping column and the table its names come from (a payment without one groups apart)."""
+    """The grouping id, its name and the table the name comes from (a payment without one groups
+    apart). Grouped by id: two merchants' stores of one name stay two rows."""
     if dimension == "channel":
-        return func.coalesce(Payment.channel, "—"), None
+        return Payment.channel, func.coalesce(Payment.channel, "—"), None
     if dimension == "store":
-        return func.coalesce(Store.name, NO_STORE), (Store, Store.id == Payment.store_id)
-    return func.coalesce(BusinessLine.name, NO_LINE), (BusinessLine, BusinessLine.id == Payment.business_line_id)
+        return Payment.store_id, func.coalesce(Store.name, NO_STORE), (Store, Store.id == Payment.store_id)
+    return Payment.business_line_id, func.coalesce(BusinessLine.name, NO_LINE), (BusinessLine, BusinessLine.id == Payment.business_line_id)
 
 
 def _figures(session: Session, period: Period, dimension: str, merchant_id) -> list[Figures]:
-    key, join = _dimension(dimension)
+    ident, name, join = _dimension(dimension)
     action = Payment.risk["action"].as_string()
     succeeded = Payment.status == SUCCEEDED
     query = select(
-        key, Payment.currency, func.count(), func.sum(case((succeeded, 1), else_=0)),
+        ident, name, Payment.currency, func.count(), func.sum(case((succeeded, 1), else_=0)),
         func.sum(case((Payment.status.in_(FINISHED), 1), else_=0)),
         func.sum(case((succeeded, Payment.amount_minor), else_=0)), func.sum(case((succeeded, Payment.fee_minor), else_=0)),
         func.sum(case((succeeded, Payment.channel_fee_minor), else_=0)),
         func.sum(case((action == "step_up", 1), else_=0)), func.sum(case((action == "block", 1), else_=0)),
-    ).where(*_collected(period)).group_by(key, Payment.currency)
+    ).where(*_collected(period)).group_by(ident, name, Payment.currency)
     if join is not None:
         query = query.select_from(Payment).outerjoin(*join)
-    rows = {(r[0], r[1]): Figures(r[0], r[1], *map(int, r[2:8]), step_ups=int(r[8]), blocks=int(r[9]))
+    rows = {(r[0], r[2]): Figures(r[1], r[2], *map(int, r[3:9]), step_ups=int(r[9]), blocks=int(r[10]))
             for r in session.execute(scoped(query, Payment, merchant_id))}
-    for name, currency, count, amount in session.execute(scoped(_refunds(period, key, join), Refund, merchant_id)):
-        found = rows.setdefault((name, currency), Figures(name, currency))
+    for key, label, currency, count, amount in session.execute(scoped(_refunds(period, ident, name, join), Refund, merchant_id)):
+        found = rows.setdefault((key, currency), Figures(label, currency))
         found.refunds, found.refunded_minor = int(count), int(amount)
+    _tell_apart(rows)
     return sorted(rows.values(), key=lambda f: (f.currency, -f.volume_minor, f.name))
 
 
-def _refunds(period: Period, key, join):
-    query = select(key, Refund.currency, func.count(), func.sum(Refund.amount_minor)).select_from(Refund).join(
+def _tell_apart(rows: dict[tuple, Figures]) -> None:
+    """Rows of one name and currency but different ids get the id's end beside the name."""
+    seen: dict[tuple[str, str], int] = {}
+    for figures in rows.values():
+        seen[(figures.name, figures.currency)] = seen.get((figures.name, figures.currency), 0) + 1
+    for (key, _), figures in rows.items():
+        if seen[(figures.name, figures.currency)] > 1 and key is not None:
+            figures.name = f"{figures.name} (…{str(key)[-4:]})"
+
+
+def _refunds(period: Period, ident, name, join):
+    query = select(ident, name, Refund.currency, func.count(), func.sum(Refund.amount_minor)).select_from(Refund).join(
         Payment, Payment.id == Refund.payment_id)
     if join is not None:
         query = query.outerjoin(*join)
     return query.where(Payment.scenario.not_in(OUTBOUND), Refund.status == SUCCEEDED, Refund.updated_at >= period.start,
-                       Refund.updated_at < period.end).group_by(
-        key, Refund.currency)
+                       Refund.updated_at < period.end).group_by(ident, name, Refund.currency)
 
 
 def _collected(period: Period) -> tuple:
