@@ -47,6 +47,8 @@ RATING_SHARE = 0.08  # of the payers whose payment succeeded, those who rate it
 # 1 to 5 stars; card payers at the till are a little less pleased (PIN pads, slips) than wallet payers
 RATING_WEIGHTS = {False: (2, 2, 5, 27, 64), True: (3, 3, 8, 30, 56)}
 REVOKE_SHARE = 0.12  # members who revoke the agreement in their wallet before the trial ends
+CUSTOMERS, REGULARS, REGULAR_SHARE = 4000, 300, 0.3  # a third of the sales are regulars' (several a week)
+REGULARS_MIN = 20
 QR_CHANNELS = (("alipay", 0.5), ("wechatpay", 0.4), ("unionpay", 0.1))
 REFUND_SHARE = 0.03  # of the day's sales, refunded in part or whole later that day
 DECLINE_SHARE = 0.02  # the payer's wallet or bank says no
@@ -114,7 +116,9 @@ def plan_day(day: date, seed: int, payments_per_day: int = DEFAULT_PAYMENTS_PER_
     """The day's sales in time order; the same date and seed always give the same day."""
     rng = random.Random(f"{seed}:{day.isoformat()}")
     count = round(payments_per_day * (1.25 if day.weekday() >= 5 else 1.0))  # weekends are busier
-    sales = [_sale(day, rng, number) for number in range(count)]
+    # As many regulars as keep their habit (several sales a week each) at this size of business.
+    regulars = max(REGULARS_MIN, round(REGULARS * payments_per_day / DEFAULT_PAYMENTS_PER_DAY))
+    sales = [_sale(day, rng, number, regulars) for number in range(count)]
     if working_day:
         sales.append(_supplier_batch(day, rng, count, payments_per_day / DEFAULT_PAYMENTS_PER_DAY))
     sales.sort(key=lambda s: s.at)
@@ -124,12 +128,12 @@ def plan_day(day: date, seed: int, payments_per_day: int = DEFAULT_PAYMENTS_PER_
     return Day(day, tuple(sales), faults, bill_error)
 
 
-def _sale(day: date, rng: random.Random, number: int) -> Sale:
+def _sale(day: date, rng: random.Random, number: int, regulars: int = REGULARS) -> Sale:
     kind = rng.choices(list(MIX), weights=[share for share, _, _ in MIX.values()])[0]
     _, median_minor, spread = MIX[kind]
     amount_minor = max(100, round(median_minor * math.exp(rng.gauss(0, spread)) / 10) * 10)  # prices end in 0
     at = _shop_time(day, rng)
-    customer = f"cust-{rng.randrange(4000):04d}"
+    customer = f"cust-{rng.randrange(regulars if rng.random() < REGULAR_SHARE else CUSTOMERS):04d}"
     roll = rng.random()
     outcome = "decline" if roll < DECLINE_SHARE else "abandon" if roll < DECLINE_SHARE + ABANDON_SHARE else "pay"
     refund_minor = 0
