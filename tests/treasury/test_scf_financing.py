@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from juhe.ledger import ensure_account, payable_code, post, transfer
+from juhe.orders.service import OrderError, settle_order
 from juhe.scf import service
 from juhe.scf.demo import deposit
 from juhe.scf.errors import ScfError
@@ -172,3 +173,12 @@ def test_a_buyer_short_of_money_at_maturity_stays_owing_until_it_can_pay(scf):
         deposit(session.connection(), scf.buyer, FACE, "test:deposit:again")
     assert repay_due(scf.db, NOW + timedelta(days=91)) == ([financing_id], [])
     assert scf.balance(RECEIVABLE) == 0 and scf.payable(scf.buyer) == 100 and scf.ledger_ok()
+
+
+def test_a_financed_order_takes_no_other_payment(scf):
+    order_id = confirmed(scf)
+    accept(scf, order_id, "buyer")
+    with scf.db.session() as session, session.begin():
+        with pytest.raises(OrderError) as caught:
+            settle_order(session, scf.supplier, order_id, uuid.uuid4())
+    assert caught.value.code == "order_financed"

@@ -19,6 +19,7 @@ from juhe.einvoice import tax
 from juhe.einvoice.models import Invoice
 from juhe.orders.models import B2bOrder
 from juhe.payments.models import Payment
+from juhe.scf.models import ScfFinancing, ScfReceivable
 from juhe.trace import log
 from juhe.trace.models import TraceEntry
 
@@ -87,6 +88,11 @@ def invoice_order(db, platform, merchant_id: uuid.UUID, order_id: uuid.UUID, req
     return invoice
 
 
+def _financed(session: Session, order_id: uuid.UUID) -> bool:
+    return session.scalar(select(ScfFinancing.id).join(ScfReceivable, ScfReceivable.id == ScfFinancing.receivable_id)
+                          .where(ScfReceivable.order_id == order_id)) is not None
+
+
 def settle_order(session: Session, merchant_id: uuid.UUID, order_id: uuid.UUID, payment_id: uuid.UUID) -> B2bOrder:
     """Links the payment that paid the order. Its amount is what the payment says: a payment that
     does not match is linked all the same and found by the reconciliation, as it happened."""
@@ -95,6 +101,8 @@ def settle_order(session: Session, merchant_id: uuid.UUID, order_id: uuid.UUID, 
         raise OrderError("order_already_paid", f"order {order.order_no} was paid by payment {order.payment_id}", 409)
     if order.invoice_id is None:
         raise OrderError("order_not_invoiced", "invoice the order first (POST /v1/orders/{id}/invoice)", 409)
+    if _financed(session, order.id):  # the buyer pays it through its financing: a second payment would pay it twice
+        raise OrderError("order_financed", f"order {order.order_no} is financed (/v1/scf): it is paid through its financing", 409)
     payment = session.get(Payment, payment_id)
     if payment is None or payment.merchant_id != merchant_id:
         raise OrderError("payment_not_found", f"no payment {payment_id}", 404)
