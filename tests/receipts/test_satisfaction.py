@@ -12,7 +12,6 @@ from juhe.console.users import add_user
 from juhe.db.models import Store
 from juhe.payments.models import Payment
 from juhe.satisfaction.models import SatisfactionRating
-
 from tests.receipts.test_invoice_requests import receipt_path
 
 PASSWORD = "correct horse 1"
