@@ -22,6 +22,7 @@ from juhe.ledger.rules import AMOUNT_MAX
 from juhe.recon import cases
 from juhe.recon.models import ReconCase, ReconRun
 from juhe.recon.service import ReconRunError, run_reconciliation
+from juhe.recon.views import run_view
 
 router = APIRouter(prefix="/v1/reconciliations", tags=["reconciliation"])
 Finance = Annotated[Caller, Depends(caller("finance"))]
@@ -88,12 +89,6 @@ def act_on_case(case_id: uuid.UUID, body: CaseAction, who: Finance, ctx: Ctx) ->
                                                              body.account_code or ""))
         session.flush()
         return cases.case_view(case, cases.case_events(session, case.id))
-
-
-def run_view(run: ReconRun) -> dict:
-    return {"id": str(run.id), "object": "reconciliation", "channel": run.channel,
-            "business_date": run.business_date.isoformat(), "statement_lines": run.statement_lines,
-            "statement_sha256": run.statement_sha256, "summary": run.summary, "created_at": run.created_at.isoformat()}
 
 
 def _platform_only(who: Caller) -> None:

@@ -111,7 +111,7 @@ def run(
     import asyncio
     from datetime import date
 
-    from juhe.api.reconciliations import run_view
+    from juhe.recon.views import run_view
     from juhe.config import get_settings
     from juhe.db.engine import Database
     from juhe.recon.service import ReconRunError, run_reconciliation
