@@ -21,3 +21,44 @@ def test_the_live_stream_sells_through_the_api_and_the_books_follow(stack, data_
     assert {p["scenario"] for p in listed} >= {"qr", "pos", "face"}
     with stack.db.engine.connect() as conn:
         assert verify_ledger(conn).ok
+
+
+def test_the_live_stream_sells_installments_bnpl_and_memberships_through_the_api(stack, data_dir):
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from juhe.bnpl.models import BnplOrder
+    from juhe.installments.models import InstallmentSale
+    from juhe.simulation.business import Sale
+    from juhe.simulation.scenarios import HUABEI_OPTIONS, MEMBERSHIP
+    from juhe.subscriptions.models import Subscription
+
+    from tests.bnpl.conftest import known_payer
+
+    business = stack.key("business")
+    assert stack.api.post("/v1/installment-plans", json={"channel": "alipay", "fee_bearer": "merchant", "options": HUABEI_OPTIONS},
+                          headers=business).status_code == 201
+    product = stack.api.post("/v1/billing/products", json={"name": MEMBERSHIP[0]}, headers=business | {"Idempotency-Key": "p"}).json()
+    assert stack.api.post("/v1/billing/plans", json={"product_id": product["id"], "code": MEMBERSHIP[1], "trial_days": 7,
+                          "pricing": {"model": "fixed", "unit_amount_minor": MEMBERSHIP[2]}},
+                          headers=business | {"Idempotency-Key": "q"}).status_code == 201
+    with stack.db.session() as session, session.begin():
+        known_payer(session, "cust-0002", now=datetime.now(timezone.utc))
+    urls = {code: running.server.base_url for code, running in stack.runtime.sandboxes.items()}
+    stream = LiveStream(str(stack.api.base_url), stack.merchants[0], urls, data_dir / "sandbox" / "pos" / "pos_card_key.hex",
+                        report=lambda _line: None)
+    at = datetime.now(timezone.utc)
+    card_key = b"\0" * 16  # no card sale here
+    for sale in (Sale(at, "installment", 3_600_00, 1, "alipay", store="sh-01", customer="cust-0001", extra={"periods": 6}),
+                 Sale(at, "bnpl", 800_00, 2, "wechatpay", customer="cust-0002", extra={"offered": True, "within_means": False,
+                                                                                        "installments": 3}),
+                 Sale(at, "subscribe", 19_90, 3, "alipay", customer="member-1", extra={"revokes": False})):
+        stream._sell(sale, {"store": stream._codes("/v1/stores"), "line": {}}, card_key)
+    assert stream.tally.by_status.get("succeeded", 0) == 1 and stream.tally.by_status.get("captured") == 1, stream.tally.line()
+    with stack.db.reader() as session:
+        assert session.scalar(select(InstallmentSale.periods)) == 6
+        assert session.scalar(select(BnplOrder.status)) == "captured"
+        assert session.scalar(select(Subscription.status)) == "trialing"
+    with stack.db.engine.connect() as conn:
+        assert verify_ledger(conn).ok

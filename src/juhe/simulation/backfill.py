@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import html
 import logging
 import random
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -54,6 +52,7 @@ from juhe.simulation.business import (
     supplier_csv,
 )
 from juhe.simulation.scenarios import Scenarios
+from juhe.simulation.stream import cashier_request
 from juhe.simulation.units import Units, load_units
 from juhe.transfers.service import TransferError, create_batch
 
@@ -241,14 +240,10 @@ class Backfill:
         return await self.db.run(_reread, self.db, payment.id)
 
     async def open_cashier(self, action: dict | None) -> None:
-        """What the payer's browser does first where the channel makes the order only when its
-        cashier page is opened (Alipay wap pay) or its form submitted (UnionPay's front gateway)."""
-        if action and action.get("type") == "redirect":
-            await self.http.get(action["redirect_url"])
-        elif action and action.get("type") == "form":
-            target = re.search(r'action="([^"]+)"', action["form_html"]).group(1)
-            fields = dict(re.findall(r'name="([^"]+)"\s+value="([^"]*)"', action["form_html"]))
-            await self.http.post(html.unescape(target), data={k: html.unescape(v) for k, v in fields.items()})
+        """The payer's browser opens the channel's cashier first (stream.cashier_request says when)."""
+        request = cashier_request(action)
+        if request is not None:
+            await self.http.request(*request[:2], data=request[2])
 
     async def _repayer_acts(self, view: dict, customer: str) -> None:
         """A BNPL payer pays a repayment in their wallet."""
