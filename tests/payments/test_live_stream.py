@@ -23,13 +23,14 @@ def test_the_live_stream_sells_through_the_api_and_the_books_follow(stack, data_
         assert verify_ledger(conn).ok
 
 
-def test_the_live_stream_sells_installments_bnpl_and_memberships_through_the_api(stack, data_dir):
+def test_the_live_stream_sells_till_codes_installments_bnpl_and_memberships_through_the_api(stack, data_dir):
     from datetime import datetime, timezone
 
     from sqlalchemy import select
 
     from juhe.bnpl.models import BnplOrder
     from juhe.installments.models import InstallmentSale
+    from juhe.qrcodes.models import QrCode
     from juhe.simulation.business import Sale
     from juhe.simulation.scenarios import HUABEI_OPTIONS, MEMBERSHIP
     from juhe.subscriptions.models import Subscription
@@ -53,12 +54,16 @@ def test_the_live_stream_sells_installments_bnpl_and_memberships_through_the_api
     for sale in (Sale(at, "installment", 3_600_00, 1, "alipay", store="sh-01", customer="cust-0001", extra={"periods": 6}),
                  Sale(at, "bnpl", 800_00, 2, "wechatpay", customer="cust-0002", extra={"offered": True, "within_means": False,
                                                                                         "installments": 3}),
-                 Sale(at, "subscribe", 19_90, 3, "alipay", customer="member-1", extra={"revokes": False})):
+                 Sale(at, "subscribe", 19_90, 3, "alipay", customer="member-1", extra={"revokes": False}),
+                 *(Sale(at, "store_qr", 32_50, 4 + i, channel, store="bj-01", customer=f"cust-000{4 + i}", extra={"qr": "dynamic"})
+                   for i, channel in enumerate(("wechatpay", "alipay")))):  # the till's dynamic 聚合码, scanned by each wallet
         stream._sell(sale, {"store": stream._codes("/v1/stores"), "line": {}}, card_key)
-    assert stream.tally.by_status.get("succeeded", 0) == 1 and stream.tally.by_status.get("captured") == 1, stream.tally.line()
+    assert stream.tally.by_status.get("succeeded", 0) == 3 and stream.tally.by_status.get("captured") == 1, stream.tally.line()
     with stack.db.reader() as session:
         assert session.scalar(select(InstallmentSale.periods)) == 6
         assert session.scalar(select(BnplOrder.status)) == "captured"
         assert session.scalar(select(Subscription.status)) == "trialing"
+        till = session.scalars(select(QrCode).where(QrCode.kind == "dynamic")).all()
+        assert len(till) == 2 and all(code.payment_id for code in till)
     with stack.db.engine.connect() as conn:
         assert verify_ledger(conn).ok

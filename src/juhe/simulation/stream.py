@@ -28,7 +28,7 @@ from juhe.channels.pos.sandbox import STORE_TERMINALS, TEST_CARDS
 from juhe.demo_day import wait_until_up
 from juhe.money import Money
 from juhe.simulation.business import BEIJING, SCENARIOS, Sale, plan_day, supplier_csv
-from juhe.simulation.scenarios import MEMBERSHIP
+from juhe.simulation.scenarios import MEMBERSHIP, WALLET_OF
 
 PAYER_ACTS = ("store_qr", "web", "app", "fraud", "installment", "bnpl")
 FACES = 8  # customers enrolled for face pay
@@ -89,14 +89,18 @@ class LiveStream:
             return self._subscribe(sale, key)
         if sale.kind == "bnpl" and not self._bnpl_checkout(sale, key):
             return
-        body = {"amount_minor": sale.amount_minor, "currency": "CNY", "scenario": SCENARIOS[sale.kind], "subject": sale.subject,
-                "customer_id": sale.customer, "store_id": units["store"].get(sale.store), "business_line_id": units["line"].get(sale.line),
-                "preferred_channel": sale.channel, "payer": self._payer(sale, card_key)}
-        if sale.kind == "installment" and self._installment_plan():
-            body["installments"] = {"plan_id": self._installment_plan(), "periods": sale.extra["periods"]}
-        if sale.customer:
-            self._authenticator(sale.customer)
-        payment = self.api.post("/v1/payments", json=body, headers=self._key("business", key)).json()
+        if sale.extra.get("qr") == "dynamic" and units["store"].get(sale.store):
+            payment = self._scan_till_code(sale, units["store"][sale.store], key)
+        else:
+            body = {"amount_minor": sale.amount_minor, "currency": "CNY", "scenario": SCENARIOS[sale.kind], "subject": sale.subject,
+                    "customer_id": sale.customer, "store_id": units["store"].get(sale.store),
+                    "business_line_id": units["line"].get(sale.line), "preferred_channel": sale.channel,
+                    "payer": self._payer(sale, card_key)}
+            if sale.kind == "installment" and self._installment_plan():
+                body["installments"] = {"plan_id": self._installment_plan(), "periods": sale.extra["periods"]}
+            if sale.customer:
+                self._authenticator(sale.customer)
+            payment = self.api.post("/v1/payments", json=body, headers=self._key("business", key)).json()
         if "id" not in payment:
             self._note(sale, f"refused: {payment.get('code')}")
             return
@@ -130,6 +134,20 @@ class LiveStream:
         if sale.kind in ("web", "app", "bnpl") and sale.customer:  # the customer's own phone; a QR stand knows no device
             payer.setdefault("device_id", f"dev-{sale.customer}")
         return payer
+
+    def _scan_till_code(self, sale: Sale, store_id: str, key: str) -> dict:
+        """The till shows a dynamic 聚合码 for the order; the payer's wallet opens its landing page and confirms."""
+        code = self.api.post(f"/v1/stores/{store_id}/qr-codes", json={"kind": "dynamic", "label": "till", "subject": sale.subject,
+                             "amount_minor": sale.amount_minor}, headers=self._key("business", f"{key}-code")).json()
+        if "id" not in code:
+            return code
+        wallet = WALLET_OF[sale.channel].code
+        form = {"wallet": wallet, "nonce": key} | ({"openid": f"o-{sale.customer}"} if wallet == "wechat" else {})
+        self.api.post(f"/q/{code['url'].rsplit('/', 1)[-1]}", data=form, follow_redirects=False)
+        payment_id = self.api.get(f"/v1/qr-codes/{code['id']}", headers=self._key("business")).json().get("payment_id")
+        if payment_id is None:
+            return {"code": "scan_refused"}
+        return self.api.get(f"/v1/payments/{payment_id}", headers=self._key("business")).json()
 
     def _installment_plan(self) -> str | None:
         """The retailer's installment plan (the back-fill made it); None: its sales are plain QR payments."""
