@@ -61,6 +61,15 @@ def test_a_worst_case_below_zero_is_warned_of_weeks_ahead_and_nothing_is_placed_
     assert advice["reserve_needed_minor"] == 60_000
 
 
+def test_a_balance_swept_to_zero_by_payouts_is_nothing_to_spare_not_a_shortfall():
+    swept = balance_forecast([-5_000.0] * 91)  # the low touches zero (and below, by its band) every payout morning
+    unswept = balance_forecast([40_000.0] * 91)  # had the payouts taken nothing, refunds and suppliers are met
+    advice = advise(30_000, "CNY", swept, TODAY, unswept=unswept)
+    assert advice["placements"] == [] and advice["warning"] is None
+    short = advise(30_000, "CNY", swept, TODAY, unswept=balance_forecast([40_000.0] * 20 + [-1_000.0] * 71))
+    assert (short["warning"]["days_ahead"], short["warning"]["shortfall_minor"]) == (21, 1_000)
+
+
 def test_configured_rates_replace_the_defaults_and_bad_ones_are_refused():
     assert {p.code: p.rate for p in products({"money_fund": Decimal("0.02")})}["money_fund"] == Decimal("0.02")
     advice = advise(1_000_000, "CNY", balance_forecast([1_000_000] * 91), TODAY,

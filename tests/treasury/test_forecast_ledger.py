@@ -83,6 +83,7 @@ def test_flows_and_closing_balances_are_read_per_business_day(shop):
     assert all(closing[i + 1] - closing[i] == inflow[i] - outflow[i] for i in range(DAYS))
     assert flows.balance_minor == 5_000_000 + takings(DAYS) - 30_000  # today so far: the weekend paid out, a sale, a refund
     assert min(flows.balance_low_minor[1:]) == 5_000_000 - 30_000  # the float is never paid out; Monday refunds first
+    assert flows.payout_minor == (0,) * (DAYS + 1)  # paid out by plain transfers here, not settlement's captures
 
 
 def test_advice_from_the_ledger_places_the_float_and_keeps_the_payouts(sqlite_url):
@@ -152,7 +153,7 @@ def test_the_api_gives_finance_the_forecast_and_the_advice_and_refuses_others(li
         assert cny["idle_after_minor"] < cny["idle_before_minor"]
         forecast = client.get("/v1/treasury/forecast", headers=auth).json()["currencies"][0]
         assert forecast["inflow"]["model"] == "AutoETS" and len(forecast["inflow"]["days"]) == 91
-        assert len(forecast["balance"]["weeks"]) == 13
+        assert len(forecast["balance"]["weeks"]) == 13 and len(forecast["unswept"]["weeks"]) == 13
         refused = client.get("/v1/treasury/advice", headers={"Authorization": f"Bearer {keys['it']}"})
         assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
         with db.session() as session, session.begin():

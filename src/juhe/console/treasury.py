@@ -27,7 +27,8 @@ def treasury_page(request: Request, user: Viewer):
     today = business_date(utcnow())
     try:
         catalogue = products(get_settings().treasury_rates)
-        plans = [{"advice": advise(flows.balance_minor, flows.currency, by_direction["balance"], today, catalogue),
+        plans = [{"advice": advise(flows.balance_minor, flows.currency, by_direction["balance"], today, catalogue,
+                                   by_direction["unswept"]),
                   "forecast": forecast_view(flows, by_direction), "chart": balance_chart(by_direction["balance"])}
                  for flows, by_direction in merchant_forecasts(database(request), user.merchant_id, today)]
         refusal = None

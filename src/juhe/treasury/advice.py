@@ -62,8 +62,12 @@ def floors(balance: Forecast) -> list[int]:
 
 
 def advise(balance_minor: int, currency: str, balance: Forecast, today: date,
-           catalogue: tuple[Product, ...] = PRODUCTS) -> dict:
-    """What to keep, what to place for how long and what it yields, from the balance's forecast."""
+           catalogue: tuple[Product, ...] = PRODUCTS, unswept: Forecast | None = None) -> dict:
+    """What to keep, what to place for how long and what it yields, from the balance's forecast.
+
+    The warning reads `unswept` where given (the low balance had payouts taken nothing): a payout takes what
+    is there, so a balance swept to zero is nothing to spare, not a shortfall; a refund or a supplier batch
+    the money cannot meet is."""
     if not balance.mean:
         raise AdviceError("no_forecast", "the balance forecast covers no day")
     floor = floors(balance)
@@ -83,7 +87,7 @@ def advise(balance_minor: int, currency: str, balance: Forecast, today: date,
         "expected_yield_minor": sum(p["expected_yield_minor"] for p in placements),
         "idle_before_minor": max(0, balance_minor), "idle_after_minor": max(0, balance_minor - placed),
         "idle_reduction": round(placed / balance_minor, 4) if balance_minor > 0 else 0.0,
-        "warning": _warning(floor, balance),
+        "warning": _warning(floors(unswept) if unswept else floor, unswept or balance),
     }
 
 
@@ -110,5 +114,5 @@ def merchant_advice(db, merchant_id, today: date, rates: dict[str, Decimal] | No
     from juhe.treasury.forecast_ledger import merchant_forecasts
 
     catalogue = products(rates)
-    return [advise(flows.balance_minor, flows.currency, forecasts["balance"], today, catalogue)
+    return [advise(flows.balance_minor, flows.currency, forecasts["balance"], today, catalogue, forecasts["unswept"])
             for flows, forecasts in merchant_forecasts(db, merchant_id, today, models)]

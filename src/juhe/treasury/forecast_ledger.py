@@ -24,7 +24,8 @@ from juhe.treasury.forecast import CANDIDATES, DAILY, Forecast, ForecastError, S
 from juhe.treasury.forecast_backtest import choose
 
 HISTORY_DAYS = 364  # a year of weeks (forecast.FIT_MAX): what a model is fitted on
-DIRECTIONS = ("inflow", "outflow", "balance")
+DIRECTIONS = ("inflow", "outflow", "balance", "unswept")
+PAYOUT = "settlement:"  # the key of a settlement batch's capture: what a payout takes off the payable
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +35,15 @@ class Flows:
     inflow_minor: tuple[int, ...]
     outflow_minor: tuple[int, ...]
     balance_low_minor: tuple[int, ...]  # each day's low: its closing balance less its inflows
+    payout_minor: tuple[int, ...]  # the part of each day's outflow that settlement paid out to the merchant
     balance_minor: int  # what the merchant's payables hold now
 
     def series(self) -> list[Series]:
-        values = {"inflow": self.inflow_minor, "outflow": self.outflow_minor, "balance": self.balance_low_minor}
+        # unswept: the low had the day's payout taken nothing; a payout takes what is there, so only this one
+        # going below zero is a refund or a supplier batch the money could not meet
+        unswept = tuple(low + paid for low, paid in zip(self.balance_low_minor, self.payout_minor))
+        values = {"inflow": self.inflow_minor, "outflow": self.outflow_minor, "balance": self.balance_low_minor,
+                  "unswept": unswept}
         return [Series(f"{self.currency}:{d}", tuple(map(float, values[d])), self.first_day) for d in DIRECTIONS]
 
 
@@ -45,29 +51,33 @@ def daily_flows(conn: Connection, merchant_id: uuid.UUID, today: date, days: int
     """Per currency, each day's inflow and outflow from `days` before `today` to yesterday."""
     first_day = today - timedelta(days=days)
     payable = (ACCOUNTS.c.merchant_id == merchant_id) & ACCOUNTS.c.code.like("payable:%")
-    net = (select(TXNS.c.created_at, ENTRIES.c.currency, func.sum(ENTRIES.c.amount_minor).label("net"))
+    net = (select(TXNS.c.created_at, TXNS.c.kind, TXNS.c.idempotency_key, ENTRIES.c.currency,
+                  func.sum(ENTRIES.c.amount_minor).label("net"))
            .select_from(ENTRIES.join(TXNS, TXNS.c.id == ENTRIES.c.transaction_id).join(ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id))
            .where(payable, TXNS.c.kind.in_(POSTED_KINDS), ENTRIES.c.merchant_id == merchant_id,
                   TXNS.c.created_at >= datetime.combine(first_day - timedelta(days=1), time(), timezone.utc))
-           .group_by(TXNS.c.id, TXNS.c.created_at, ENTRIES.c.currency))
-    grid: dict[str, tuple[list[int], list[int]]] = {}
-    for created_at, currency, amount in conn.execute(net):
-        inflow, outflow = grid.setdefault(currency, ([0] * (days + 1), [0] * (days + 1)))  # the last: today so far
+           .group_by(TXNS.c.id, TXNS.c.created_at, TXNS.c.kind, TXNS.c.idempotency_key, ENTRIES.c.currency))
+    grid: dict[str, tuple[list[int], list[int], list[int]]] = {}
+    for created_at, kind, key, currency, amount in conn.execute(net):
+        inflow, outflow, payout = grid.setdefault(currency, tuple([0] * (days + 1) for _ in range(3)))  # last: today
         index = (business_date(created_at) - first_day).days
         if 0 <= index <= days:
             # credit-normal liability: a negative (credit) net is money coming in
             (inflow if amount < 0 else outflow)[index] += abs(int(amount))
-    return [_from_first_flow(ccy, first_day, i, o, _balance(conn, payable, ccy)) for ccy, (i, o) in sorted(grid.items())]
+            if amount > 0 and kind == "capture" and key.startswith(PAYOUT):
+                payout[index] += int(amount)
+    return [_from_first_flow(ccy, first_day, *lists, _balance(conn, payable, ccy)) for ccy, lists in sorted(grid.items())]
 
 
-def _from_first_flow(currency: str, first_day: date, inflow: list[int], outflow: list[int], balance: int) -> Flows:
+def _from_first_flow(currency: str, first_day: date, inflow: list[int], outflow: list[int], payout: list[int],
+                     balance: int) -> Flows:
     closing = closing_balances(inflow, outflow, balance)
     inflow, outflow = inflow[:-1], outflow[:-1]  # today is not over: not a day of history yet
     low = [end - came for end, came in zip(closing, inflow)]
     # Days before the merchant's first flow are not quiet days, they are before it started.
     start = next((i for i, (a, b) in enumerate(zip(inflow, outflow)) if a or b), len(inflow))
     return Flows(currency, first_day + timedelta(days=start), tuple(inflow[start:]), tuple(outflow[start:]),
-                 tuple(low[start:]), balance)
+                 tuple(low[start:]), tuple(payout[start:-1]), balance)
 
 
 def closing_balances(inflow: list[int], outflow: list[int], balance_now: int) -> list[int]:
@@ -130,9 +140,9 @@ def forecast_view(flows: Flows, forecasts: dict[str, Forecast]) -> dict:
            "history_days": len(flows.inflow_minor), "balance_minor": flows.balance_minor}
     for direction, f in forecasts.items():
         days = [f.rounded(i) for i in range(len(f.days))]
-        out[direction] = {"model": f.model, "weeks": weekly_balance(f) if direction == "balance" else weekly(f),
-                          "days": days}
-        if direction != "balance":
+        level = direction in ("balance", "unswept")  # balances, not flows: a week is not their sum
+        out[direction] = {"model": f.model, "weeks": weekly_balance(f) if level else weekly(f), "days": days}
+        if not level:
             out[direction]["total_mean_minor"] = sum(d["mean_minor"] for d in days)
     return out
 
