@@ -134,8 +134,10 @@ def test_a_mandate_revoked_in_the_wallet_runs_dunning_out_and_cancels(stack):
         time.sleep(0.05)
         types = [json.loads(b)["type"] for _, b in stack.received]
     assert "invoice.payment_failed" in types and "subscription.canceled" in types
+    before = (sub_row(stack, sub["id"]).plan_id, len(invoices(stack, sub["id"])))
     changed = post(stack, f"/subscriptions/{sub['id']}/change", {"plan": "pro"})
     assert changed.status_code == 409 and changed.json()["code"] == "proration_across_canceled_period"
+    assert (sub_row(stack, sub["id"]).plan_id, len(invoices(stack, sub["id"]))) == before  # nothing prorated, nothing changed
     assert ledger_ok(stack)
 
 
