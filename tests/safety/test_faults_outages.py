@@ -16,11 +16,12 @@ def test_an_hour_without_the_merchants_receiver_is_caught_up_every_event_deliver
     assert result.checks.deliveries == outages.SIMULATED_EVENTS
 
 
-@pytest.mark.parametrize("kind", ["full", "read_only"])
-def test_sqlite_refusing_writes_answers_a_clear_503_and_writes_nothing_half(kind):
-    result = outages.sqlite_refusing(kind)
-    assert result.checks.failed() == []
-    assert len(result.tally.acknowledged) >= 3
+def test_sqlite_full_then_read_only_answers_a_clear_503_and_writes_nothing_half():
+    full, read_only = outages.sqlite_refusing(("full", "read_only"))
+    for result, code in ((full, "storage_full"), (read_only, "database_read_only")):
+        assert result.checks.failed() == [], result.name
+        assert set(result.tally.codes_5xx) == {code}
+        assert len(result.tally.acknowledged) >= 3
 
 
 @pytest.mark.postgres

@@ -181,6 +181,7 @@ class Stack:
         self.api_url: str = ""
         self.sandbox_urls: dict[str, str] = {}
         self.merchants: list[dict] = []
+        self.server_env: dict[str, str] = {}  # what the server processes run with (another process of theirs would too)
         self.receiver = Receiver(self.on_event)
         self.db = None  # juhe.db.engine.Database, for inspection
         self.api: httpx.Client | None = None
@@ -283,7 +284,7 @@ class Stack:
 
     def _start_processes(self) -> None:
         api_port, base = free_port(), _free_port_run(len(CHANNEL_CODES))
-        env = {**os.environ, **self._settings_env(api_port, base)}
+        env = self.server_env = {**os.environ, **self._settings_env(api_port, base)}
         # The sandboxes first: they create the channel keys that the API then reads. A channel
         # without a served sandbox is configured all the same; calls to it fail to connect.
         for i, code in enumerate(CHANNEL_CODES):

@@ -45,6 +45,13 @@ def armed_points(value: str | None) -> dict[str, int]:
     return points
 
 
+def rearm() -> None:
+    """Read `JUHE_CRASH_AT` again at the next hit: a forked process armed after its parent read it."""
+    global _armed
+    _armed = None
+    _hits.clear()
+
+
 def hit(name: str) -> None:
     global _armed
     assert name in POINTS, name

@@ -19,6 +19,7 @@ reconciliation and settlement run again change nothing.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -27,7 +28,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -55,6 +56,7 @@ SETTLEMENT_PROFILE = {"cycle": "T+0", "split_by": "merchant", "cutoff": "00:00",
                       "payout": {"name": "Lotus Mart Co Ltd", "account": "6222020200112233445", "bank": "102290024433"}}
 PAYMENT_POINTS = ("payment.answer", "outbox.inserted", "payment.booked", "webhook.sent")
 BOOK_POINTS = ("recon.proven", "settlement.batch")
+CYCLE_AHEAD = timedelta(days=32)  # the worker's clock this far on: a monthly subscription's next period is due
 
 
 def stack_options(**overrides) -> StackOptions:
@@ -412,6 +414,81 @@ def _settlement_books(stack: Stack) -> dict:
                 "ledger_transactions": session.scalar(select(func.count()).select_from(LedgerTransaction))}
 
 
+# -- a subscription's cycle, crashed between its invoice and its collection -------------------------
+
+
+def subscription_cycle(stack: Stack, run: CrashRun) -> tuple[bool, str]:
+    """A monthly subscription collected on an Alipay agreement; the worker's clock run 32 days on in
+    a process armed at `subscription.cycle` (dies after the next period's invoice is committed, before
+    it is collected), then twice more unarmed: two invoices, each paid once by a payment of its own."""
+    sub_id = _subscribe(stack)
+    later = (datetime.now(timezone.utc) + CYCLE_AHEAD).isoformat()
+    run.points["subscription.cycle"] = _clock_process(stack, later, "subscription.cycle") == -signal.SIGKILL
+    run.kills += run.points["subscription.cycle"]
+    assert _clock_process(stack, later, rounds=2) == 0, "the clock's rounds after the crash failed"
+    rows = httpx.get(f"{stack.api_url}/v1/billing/invoices", params={"subscription_id": sub_id},
+                     headers=stack.key("finance"), timeout=REQUEST_TIMEOUT_S).json()["data"]
+    periods = {(i["period_start"], i["period_end"]) for i in rows}
+    payments = {i["payment_id"] for i in rows}
+    held = len(rows) == len(periods) == len(payments) == 2 and all(i["status"] == "paid" for i in rows)
+    return held, f"invoices {[(i['status'], i['period_start'][:10], i['payment_id']) for i in rows]}"
+
+
+def _subscribe(stack: Stack) -> str:
+    def billing(path: str, body: dict) -> dict:
+        answer = httpx.post(f"{stack.api_url}/v1/billing{path}", json=body, timeout=REQUEST_TIMEOUT_S,
+                            headers=stack.key("business", idem=f"cycle-{path}-{time.monotonic_ns()}"))
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    product = billing("/products", {"name": "Cloud POS"})
+    billing("/plans", {"product_id": product["id"], "code": "basic", "pricing": {"model": "fixed", "unit_amount_minor": 9_900}})
+    agreement = httpx.post(f"{stack.sandbox_urls['alipay']}/sandbox/agreements", timeout=REQUEST_TIMEOUT_S).json()
+    signed = billing("/mandates", {"customer_id": "shop-7", "channel": "alipay", "agreement_no": agreement["agreement_no"]})
+    sub = billing("/subscriptions", {"customer_id": "shop-7", "plan": "basic", "mandate_id": signed["id"]})
+    return sub["id"]
+
+
+def _clock_process(stack: Stack, at: str, arm: str | None = None, rounds: int = 1) -> int:
+    """The worker's subscription rounds at `at`, with the servers' settings, in a process forked from
+    this one (armed at `arm`: a fresh interpreter would spend seconds importing); -9 if it was killed."""
+    from juhe.safety import crashpoints
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.environ.update(stack.server_env)
+            if arm:
+                os.environ[crashpoints.ENV] = arm
+            crashpoints.rearm()
+            get_settings.cache_clear()
+            _clock_rounds(datetime.fromisoformat(at), rounds)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _clock_rounds(at: datetime, rounds: int) -> None:
+    from juhe.db.engine import Database
+    from juhe.runtime import Runtime
+    from juhe.subscriptions.clock import run_clock
+
+    settings = get_settings()
+    runtime = Runtime(settings, Database(settings.database_url, migrate=False), host_sandboxes=False)
+
+    async def main() -> None:
+        try:
+            for _ in range(rounds):
+                await run_clock(runtime.payments, at)
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())
+
+
 # -- the invariants ------------------------------------------------------------------------------
 
 
@@ -472,6 +549,7 @@ def run(kills: int = 50, seed: int = 2026, outage_s: float = OUTAGE_S) -> CrashR
         random_kills(api, kills, seed, result)
         channel_outage(stack, outage_s, seed, result)
         wait_until_settled(stack)  # recon and settlement read the day's books once they are still
+        result.checks.results["subscription cycle collected once"] = subscription_cycle(stack, result)
         for point, (first, again) in books_closed(api, result).items():
             result.checks.results[f"{point.split('.')[0]} rerun changes nothing"] = (first == again, f"{first} then {again}")
         watch_successes(stack, result.tally)
@@ -480,3 +558,4 @@ def run(kills: int = 50, seed: int = 2026, outage_s: float = OUTAGE_S) -> CrashR
         result.checks.deliveries, result.checks.acknowledged_lost = after.deliveries, after.acknowledged_lost
     result.duration_s = time.monotonic() - started
     return result
+

@@ -27,6 +27,7 @@ from juhe.safety import faults
 
 FAULT_AFTER_S = 1.0  # merchants pay this long before the fault, and after it until all is well
 SQLITE_REFUSES_S = 2.0
+SQLITE_REFUSES_MAX_S = 15.0
 POSTGRES_DOWN_S = 1.0
 RECEIVER_DOWN = timedelta(hours=1)
 WORKER_STEP = timedelta(seconds=30)  # how often the simulated worker's round comes
@@ -85,28 +86,40 @@ def postgres_restart(seed: int = 2026, down_s: float = POSTGRES_DOWN_S) -> Outag
             server.stop()
 
 
-def sqlite_refusing(kind: str, seed: int = 2026) -> OutageRun:
-    """`kind` "full": no page may be added to the file (SQLite's SQLITE_FULL, as a full disk gives it);
-    "read_only": every connection refuses writes (as a read-only mount would)."""
-    code = {"full": "storage_full", "read_only": "database_read_only"}[kind]
+SQLITE_REFUSALS = {"full": "storage_full", "read_only": "database_read_only"}
+
+
+def sqlite_refusing(kinds: tuple[str, ...] = tuple(SQLITE_REFUSALS), seed: int = 2026) -> list[OutageRun]:
+    """One after the other on one stack: "full", no page may be added to the file (SQLite's
+    SQLITE_FULL, as a full disk gives it); "read_only", every connection refuses writes (as a
+    read-only mount would)."""
     with faults.environment(), Stack(_stack_options()) as stack:
-        engine = stack.db.engine
+        return [_sqlite_refusing(stack, kind, seed) for kind in kinds]
 
-        def refuse(dbapi_connection, _record) -> None:
-            if kind == "full":
-                pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
-                dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
-            else:
-                dbapi_connection.execute("PRAGMA query_only = ON")
 
-        def fault() -> None:
-            event.listen(engine, "connect", refuse)
-            engine.dispose()  # every connection from now on is opened anew, refusing
-            time.sleep(SQLITE_REFUSES_S)
-            event.remove(engine, "connect", refuse)
-            engine.dispose()
+def _sqlite_refusing(stack: Stack, kind: str, seed: int) -> OutageRun:
+    engine = stack.db.engine
 
-        return _under_load(f"sqlite_{kind}", stack, fault, {code}, seed)
+    def refuse(dbapi_connection, _record) -> None:
+        if kind == "full":
+            pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+            dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+        else:
+            dbapi_connection.execute("PRAGMA query_only = ON")
+
+    def fault() -> None:
+        refused_before = stack.metric("juhe_http_requests_total", status="503")
+        event.listen(engine, "connect", refuse)
+        engine.dispose()  # every connection from now on is opened anew, refusing
+        time.sleep(SQLITE_REFUSES_S)
+        # A file with free pages takes a few writes more before it is full: until a request met it.
+        deadline = time.monotonic() + SQLITE_REFUSES_MAX_S
+        while stack.metric("juhe_http_requests_total", status="503") == refused_before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        event.remove(engine, "connect", refuse)
+        engine.dispose()
+
+    return _under_load(f"sqlite_{kind}", stack, fault, {SQLITE_REFUSALS[kind]}, seed)
 
 
 # -- the merchant's receiver down for an hour of simulated time --------------------------------

@@ -268,8 +268,7 @@ def prove_receiver(size: int) -> Row:
 def prove_sqlite(size: int) -> Row:
     from juhe.safety import outages
 
-    rows = [outages.sqlite_refusing(kind) for kind in ("full", "read_only")]
-    return _summed("sqlite", [_tallied(r.name, r.tally, r.checks) for r in rows])
+    return _summed("sqlite", [_tallied(r.name, r.tally, r.checks) for r in outages.sqlite_refusing()])
 
 
 def prove_postgres(size: int) -> Row:
