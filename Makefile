@@ -18,9 +18,11 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile || test $$? -eq 5
 
-# A month of business first (once per database), then the API, worker, sandboxes and console with live sales
+# A month of business first (once per database), then the API, worker, sandboxes and console with live sales.
+# A lighter month than `juhe simulate`'s 670 sales a weekday, so that a first demo starts within minutes.
+DEMO_PAYMENTS_PER_DAY ?= 150
 demo: $(STAMP)
-	$(VENV)/bin/juhe simulate --days 30 --once
+	$(VENV)/bin/juhe simulate --days 30 --once --payments-per-day $(DEMO_PAYMENTS_PER_DAY)
 	$(VENV)/bin/juhe treasury scf demo
 	$(VENV)/bin/juhe demo --stream
 
