@@ -26,27 +26,10 @@ from juhe.db.engine import Database
 from juhe.demo import seed_demo
 from juhe.recon.models import ReconCase, ReconRun
 from juhe.runtime import Runtime
+from tests.browser import PASSWORD, chromium, logged_in, screenshot
 
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse 1"
-ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "console"
 README_SHOT = Path(__file__).resolve().parents[2] / "docs" / "console-overview.png"
 ROLES = ("admin", "finance", "it", "business", "risk")
-
-
-def _browser():
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright
-        if not os.path.exists(CHROMIUM):
-            reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-    except ImportError as e:
-        reason = f"playwright is not installed: {e}"
-    if reason:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return sync_playwright
 
 
 @pytest.fixture(scope="module")
@@ -75,26 +58,15 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with _browser()() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _page(browser, site, role: str):
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.on("dialog", lambda dialog: dialog.accept())  # the refund's "are you sure?"
-    page.goto(f"{site['base']}/console/login")
-    page.fill("input[name=login]", f"{role}@{'juhe' if role == 'operator' else 'lotus'}")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{site['base']}/console/")
-    return page
+    return logged_in(browser, site["base"], f"{role}@{'juhe' if role == 'operator' else 'lotus'}")
 
 
-def _shot(page, name: str) -> None:
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+_shot = screenshot
 
 
 def _paid_payment(site, subject: str, amount_minor: int = 1288) -> str:

@@ -17,11 +17,10 @@ from juhe.channels.simkit import ServerThread
 from juhe.config import get_settings
 from juhe.console.users import add_user
 from juhe.db.engine import Database
-from tests.console.test_console_browser import ARTEFACTS, CHROMIUM, _browser
+from tests.browser import PASSWORD, chromium, logged_in, screenshot
 from tests.reports.conftest import Simulated, pdf_text
 from tests.reports.test_monthly import OCTOBER_UTC
 
-PASSWORD = "correct horse 1"
 ROLES = ("finance", "business", "risk", "admin", "operator")  # admin: the 404 test
 
 
@@ -57,21 +56,13 @@ def test_finance_downloads_octobers_review_in_chromium(site):
     simulated, app, lotus = site
     (count, volume), = simulated.sql("SELECT count(*), sum(CASE WHEN status = 'succeeded' THEN amount_minor ELSE 0 END) FROM payments"
                                      " WHERE merchant_id = ? AND created_at >= ? AND created_at < ?", lotus.hex, *OCTOBER_UTC)
-    start = _browser()
-    with ServerThread(create_app(simulated.db)) as server, start() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True).new_page()
-        page.goto(f"{server.base_url}/console/login")
-        page.fill("input[name=login]", "finance@lotus")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{server.base_url}/console/")
+    with ServerThread(create_app(simulated.db)) as server, chromium() as browser:
+        page = logged_in(browser, server.base_url, "finance@lotus", accept_downloads=True)
         page.click("header nav >> text=Reports")
         page.wait_for_selector("#monthly-reports")
         assert page.locator("#compliance-reports").count() == 0  # finance: not the AML and access review
         assert page.locator("#monthly-reports a.download").count() == 12
-        ARTEFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTEFACTS / "reports-finance.png"), full_page=True)
+        screenshot(page, "reports-finance")
         with page.expect_download() as download:
             page.click("#monthly-reports a[data-period='2026-10']")
         assert download.value.suggested_filename == "juhe-monthly-2026-10.pdf"
@@ -79,8 +70,7 @@ def test_finance_downloads_octobers_review_in_chromium(site):
         page.goto(f"{server.base_url}/console/lang/zh")
         page.goto(f"{server.base_url}/console/reports")
         assert "月度交易复盘" in page.inner_text("#monthly-reports") or "月度交易复盘" in page.inner_text("main")
-        page.screenshot(path=str(ARTEFACTS / "reports-finance-zh.png"), full_page=True)
-        browser.close()
+        screenshot(page, "reports-finance-zh")
     assert "商户 Merchant: Lotus Mart 莲花超市" in text
     assert f"支付笔数 Payments {count} " in text and f"成功金额 Succeeded volume {volume // 100:,}.{volume % 100:02d} " in text
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -26,6 +24,7 @@ from juhe.treasury import forecast_ledger
 from juhe.treasury.advice import merchant_advice
 from juhe.treasury.forecast import ForecastError
 from juhe.treasury.forecast_ledger import daily_flows
+from tests.browser import PASSWORD, chromium, logged_in, screenshot
 
 FIRST = date(2026, 1, 5)  # a Monday
 DAYS = 63
@@ -138,7 +137,6 @@ def live_shop(sqlite_url, tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
-PASSWORD = "correct horse 1"
 
 
 def test_the_api_gives_finance_the_forecast_and_the_advice_and_refuses_others(live_shop):
@@ -165,13 +163,11 @@ def test_the_api_gives_finance_the_forecast_and_the_advice_and_refuses_others(li
 
 
 def test_the_console_page_shows_finance_the_advice_and_the_chart_in_chromium(live_shop):
-    sync_playwright = _browser()
     db, merchant_id, _ = live_shop
     server = ServerThread(create_app(db)).start()
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-            page = _logged_in(browser, server.base_url, "finance@shop")
+        with chromium() as browser:
+            page = logged_in(browser, server.base_url, "finance@shop")
             assert page.locator("nav a[href='/console/treasury']").count() == 1
             page.goto(f"{server.base_url}/console/treasury")
             assert "Treasury" in page.locator("h1").inner_text()
@@ -179,41 +175,9 @@ def test_the_console_page_shows_finance_the_advice_and_the_chart_in_chromium(liv
             assert "→" in page.locator("#idle").inner_text()
             assert page.locator("#balance-chart polygon").count() == 1
             assert page.locator("#forecast-weeks tr").count() == 14  # a heading and 13 weeks
-            ARTEFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTEFACTS / "treasury.png"), full_page=True)
-            it = _logged_in(browser, server.base_url, "it@shop")
+            screenshot(page, "treasury")
+            it = logged_in(browser, server.base_url, "it@shop")
             assert it.locator("nav a[href='/console/treasury']").count() == 0
             assert it.goto(f"{server.base_url}/console/treasury").status == 403
-            browser.close()
     finally:
         server.stop()
-
-
-CHROMIUM = "/usr/bin/chromium"
-ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "console"
-
-
-def _browser():
-    """Playwright driving Debian's Chromium; under CI=true a missing browser fails instead of skipping."""
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright
-        if not os.path.exists(CHROMIUM):
-            reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-    except ImportError as e:
-        reason = f"playwright is not installed: {e}"
-    if reason:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return sync_playwright
-
-
-def _logged_in(browser, base: str, login: str):
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(f"{base}/console/login")
-    page.fill("input[name=login]", login)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/console/")
-    return page

@@ -20,10 +20,9 @@ from juhe.db.types import utcnow
 from juhe.scf import service
 from juhe.scf.postings import RECEIVABLE
 
-from tests.console.test_console_browser import ARTEFACTS, CHROMIUM, _browser
+from tests.browser import PASSWORD, chromium, logged_in, screenshot
 from tests.treasury.conftest import FACE, RATES
 
-PASSWORD = "correct horse 1"
 
 
 @pytest.fixture
@@ -42,27 +41,18 @@ def site(scf, monkeypatch):
 
 @pytest.fixture
 def browser():
-    with _browser()() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _as(browser, base: str, login: str):
-    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-    page.goto(f"{base}/console/login")
-    page.fill("input[name=login]", login)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/console/")
+    page = logged_in(browser, base, login, width=1400)
     assert "Supply-chain finance" in page.inner_text("header nav")
     page.goto(f"{base}/console/scf")
     return page
 
 
-def _shot(page, name: str) -> None:
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+_shot = screenshot
 
 
 def test_buyer_confirms_supplier_takes_an_offer_and_the_funder_sees_it(browser, site, scf):
