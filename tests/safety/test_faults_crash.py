@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from juhe.safety import crashpoints, faults
+from juhe.safety import books, crashpoints, faults
 
 
 def test_an_armed_point_is_parsed_and_a_misspelt_one_refused():
@@ -21,7 +21,7 @@ def test_an_armed_point_is_parsed_and_a_misspelt_one_refused():
 
 def test_crash_points_and_50_random_kills_lose_nothing_acknowledged_and_break_no_invariant():
     result = faults.run(kills=50)
-    assert result.points == dict.fromkeys(faults.PAYMENT_POINTS + ("subscription.cycle",) + faults.book_points(), True)
+    assert result.points == dict.fromkeys(faults.PAYMENT_POINTS + ("subscription.cycle",) + books.book_points(), True)
     assert result.kills == 50 + len(result.points)
     assert result.checks.failed() == []
     assert result.checks.acknowledged_lost == 0

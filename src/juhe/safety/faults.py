@@ -4,8 +4,8 @@ whenever it dies, `juhe.safety.respawn`), ending in the same invariant checks.
 
 - Crash points: the next API process started with a named point armed (`juhe.safety.crashpoints`)
   and driven until it dies there: a payment created and committed but not answered, a webhook event
-  inserted, a channel's success booked, webhooks sent but not recorded, reconciliation proven but not
-  stored, a settlement batch written but not committed. Recon and settlement are then run again.
+  inserted, a channel's success booked, webhooks sent but not recorded; and the day's books crashed
+  and closed again (reconciliation, settlement, a subscription cycle: `juhe.safety.books`).
 - Random kills: QR payments created and paid `CLIENTS` at a time while the API process is SIGKILLed
   at random moments, again and again.
 - A channel outage: Alipay answers every call 5xx and loses every notification for a window.
@@ -19,7 +19,6 @@ reconciliation and settlement run again change nothing.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal
@@ -28,9 +27,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import func, select
@@ -51,12 +48,7 @@ WEBHOOK_LEASE_S = 3  # deliveries a killed worker had claimed are due again afte
 PAYMENT_TTL_S = 20  # a payment whose payer never paid ends by expiry
 INTERRUPTED_AFTER_S = 10  # a payment whose create a kill cut short is failed by the poller after this
 OUTAGE_S = 4.0  # the channel down for this long, merchants paying throughout
-BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")  # the business date of recon and settlement
-SETTLEMENT_PROFILE = {"cycle": "T+0", "split_by": "merchant", "cutoff": "00:00",
-                      "payout": {"name": "Lotus Mart Co Ltd", "account": "6222020200112233445", "bank": "102290024433"}}
 PAYMENT_POINTS = ("payment.answer", "outbox.inserted", "payment.booked", "webhook.sent")
-BOOK_POINTS = ("recon.proven", "settlement.batch")
-CYCLE_AHEAD = timedelta(days=32)  # the worker's clock this far on: a monthly subscription's next period is due
 
 
 def stack_options(**overrides) -> StackOptions:
@@ -350,145 +342,6 @@ def channel_outage(stack: Stack, window_s: float, seed: int, run: CrashRun) -> N
     run.tally.add(while_paying(stack, "outage", seed, outage))
 
 
-# -- reconciliation and settlement, crashed and run again ---------------------------------------
-
-
-def book_points() -> tuple[str, ...]:
-    """Settlement is run on working days only: on a weekend or holiday there is no batch to crash in."""
-    from juhe.settlement import calendar
-
-    return BOOK_POINTS if calendar.is_working_day(datetime.now(BUSINESS_ZONE).date()) else BOOK_POINTS[:1]
-
-
-def books_closed(api: Respawning, run: CrashRun) -> dict[str, tuple[dict, dict]]:
-    """Reconcile the day's Alipay statement and settle the day (T+0), each first crashed at its point
-    and then run twice; per point, what the second and third runs left (they must be equal)."""
-    stack = api.stack
-    platform = {"Authorization": f"Bearer {PLATFORM_TOKEN}"}
-    day = datetime.now(BUSINESS_ZONE).date().isoformat()
-    answer = httpx.put(f"{stack.api_url}/v1/settlements/profile", json=SETTLEMENT_PROFILE, headers=stack.key("finance"),
-                       timeout=REQUEST_TIMEOUT_S)
-    assert answer.status_code == 200, answer.text
-    recon = lambda: httpx.post(f"{stack.api_url}/v1/reconciliations", json={"channel": "alipay", "date": day},  # noqa: E731
-                               headers=platform, timeout=REQUEST_TIMEOUT_S)
-    settle = lambda: httpx.post(f"{stack.api_url}/v1/settlements/runs", json={"date": day},  # noqa: E731
-                                headers=platform, timeout=REQUEST_TIMEOUT_S)
-    outcomes = {}
-    for point, call, books in zip(book_points(), (recon, settle), (_recon_books, _settlement_books)):
-        run.points[point] = api.crash_at(point, lambda call=call: _quietly(call))
-        run.kills += run.points[point]
-        first = call()
-        assert first.status_code in (200, 201), first.text
-        after_first = books(stack)
-        second = call()
-        assert second.status_code in (200, 201), second.text
-        outcomes[point] = (after_first, books(stack))
-    return outcomes
-
-
-def _quietly(call) -> None:
-    try:
-        call()
-    except httpx.HTTPError:  # the process died under the request: what the crash point is for
-        pass
-
-
-def _recon_books(stack: Stack) -> dict:
-    from juhe.recon.models import ReconCase, ReconItem, ReconRun
-
-    with stack.db.reader() as session:
-        return {"runs": [(r.channel, r.business_date.isoformat(), r.statement_sha256, r.summary)
-                         for r in session.scalars(select(ReconRun).order_by(ReconRun.id))],
-                "items": session.scalar(select(func.count()).select_from(ReconItem)),
-                "cases": session.scalar(select(func.count()).select_from(ReconCase))}
-
-
-def _settlement_books(stack: Stack) -> dict:
-    from juhe.db.models import LedgerTransaction
-    from juhe.settlement.models import SettlementBatch, SettlementItem, SettlementRun
-
-    with stack.db.reader() as session:
-        return {"runs": session.scalar(select(func.count()).select_from(SettlementRun)),
-                "batches": sorted((str(b.id), b.net_minor) for b in session.scalars(select(SettlementBatch))),
-                "items": session.scalar(select(func.count()).select_from(SettlementItem)),
-                "ledger_transactions": session.scalar(select(func.count()).select_from(LedgerTransaction))}
-
-
-# -- a subscription's cycle, crashed between its invoice and its collection -------------------------
-
-
-def subscription_cycle(stack: Stack, run: CrashRun) -> tuple[bool, str]:
-    """A monthly subscription collected on an Alipay agreement; the worker's clock run 32 days on in
-    a process armed at `subscription.cycle` (dies after the next period's invoice is committed, before
-    it is collected), then twice more unarmed: two invoices, each paid once by a payment of its own."""
-    sub_id = _subscribe(stack)
-    later = (datetime.now(timezone.utc) + CYCLE_AHEAD).isoformat()
-    run.points["subscription.cycle"] = _clock_process(stack, later, "subscription.cycle") == -signal.SIGKILL
-    run.kills += run.points["subscription.cycle"]
-    assert _clock_process(stack, later, rounds=2) == 0, "the clock's rounds after the crash failed"
-    rows = httpx.get(f"{stack.api_url}/v1/billing/invoices", params={"subscription_id": sub_id},
-                     headers=stack.key("finance"), timeout=REQUEST_TIMEOUT_S).json()["data"]
-    periods = {(i["period_start"], i["period_end"]) for i in rows}
-    payments = {i["payment_id"] for i in rows}
-    held = len(rows) == len(periods) == len(payments) == 2 and all(i["status"] == "paid" for i in rows)
-    return held, f"invoices {[(i['status'], i['period_start'][:10], i['payment_id']) for i in rows]}"
-
-
-def _subscribe(stack: Stack) -> str:
-    def billing(path: str, body: dict) -> dict:
-        answer = httpx.post(f"{stack.api_url}/v1/billing{path}", json=body, timeout=REQUEST_TIMEOUT_S,
-                            headers=stack.key("business", idem=f"cycle-{path}-{time.monotonic_ns()}"))
-        assert answer.status_code == 201, answer.text
-        return answer.json()
-
-    product = billing("/products", {"name": "Cloud POS"})
-    billing("/plans", {"product_id": product["id"], "code": "basic", "pricing": {"model": "fixed", "unit_amount_minor": 9_900}})
-    agreement = httpx.post(f"{stack.sandbox_urls['alipay']}/sandbox/agreements", timeout=REQUEST_TIMEOUT_S).json()
-    signed = billing("/mandates", {"customer_id": "shop-7", "channel": "alipay", "agreement_no": agreement["agreement_no"]})
-    sub = billing("/subscriptions", {"customer_id": "shop-7", "plan": "basic", "mandate_id": signed["id"]})
-    return sub["id"]
-
-
-def _clock_process(stack: Stack, at: str, arm: str | None = None, rounds: int = 1) -> int:
-    """The worker's subscription rounds at `at`, with the servers' settings, in a process forked from
-    this one (armed at `arm`: a fresh interpreter would spend seconds importing); -9 if it was killed."""
-    from juhe.safety import crashpoints
-
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.environ.update(stack.server_env)
-            if arm:
-                os.environ[crashpoints.ENV] = arm
-            crashpoints.rearm()
-            get_settings.cache_clear()
-            _clock_rounds(datetime.fromisoformat(at), rounds)
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-
-
-def _clock_rounds(at: datetime, rounds: int) -> None:
-    from juhe.db.engine import Database
-    from juhe.runtime import Runtime
-    from juhe.subscriptions.clock import run_clock
-
-    settings = get_settings()
-    runtime = Runtime(settings, Database(settings.database_url, migrate=False), host_sandboxes=False)
-
-    async def main() -> None:
-        try:
-            for _ in range(rounds):
-                await run_clock(runtime.payments, at)
-        finally:
-            await runtime.close()
-
-    asyncio.run(main())
-
-
 # -- the invariants ------------------------------------------------------------------------------
 
 
@@ -541,6 +394,8 @@ def _doubled(events) -> list[tuple[str, str]]:
 def run(kills: int = 50, seed: int = 2026, outage_s: float = OUTAGE_S) -> CrashRun:
     """Crash points, `kills` random kills under load, a channel outage, recon and settlement crashed
     and rerun; then the invariants."""
+    from juhe.safety import books
+
     started = time.monotonic()
     with environment(), Stack(stack_options()) as stack:
         api = Respawning(stack)
@@ -549,8 +404,8 @@ def run(kills: int = 50, seed: int = 2026, outage_s: float = OUTAGE_S) -> CrashR
         random_kills(api, kills, seed, result)
         channel_outage(stack, outage_s, seed, result)
         wait_until_settled(stack)  # recon and settlement read the day's books once they are still
-        result.checks.results["subscription cycle collected once"] = subscription_cycle(stack, result)
-        for point, (first, again) in books_closed(api, result).items():
+        result.checks.results["subscription cycle collected once"] = books.subscription_cycle(stack, result)
+        for point, (first, again) in books.books_closed(api, result).items():
             result.checks.results[f"{point.split('.')[0]} rerun changes nothing"] = (first == again, f"{first} then {again}")
         watch_successes(stack, result.tally)
         after = check(stack, result.tally)
