@@ -12,10 +12,10 @@ from sqlalchemy import event
 from juhe.db.engine import loop_guard, wrote
 
 QR = {"amount_minor": 1288, "currency": "CNY", "scenario": "qr", "subject": "Green tea"}
-# Background work: webhook delivery, health sharing, the log's signed heads, the retraining
-# claim, the monitor's audited alerts.
-BACKGROUND_TABLES = ("webhook_deliveries", "webhook_attempts", "channel_health_reports", "trace_tree_heads", "risk_activations",
-                     "audit_records", "audit_chain_head")
+# Background work: webhook delivery, health sharing, the tamper-evident log's ingest and signed
+# heads, the retraining claim, the monitor's audited alerts.
+BACKGROUND_TABLES = ("webhook_deliveries", "webhook_attempts", "channel_health_reports", "trace_entries", "trace_nodes",
+                     "trace_frontier", "trace_cursors", "trace_tree_heads", "risk_activations", "audit_records", "audit_chain_head")
 
 
 @pytest.fixture
