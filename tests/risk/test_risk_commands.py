@@ -57,7 +57,7 @@ def test_evaluate_prints_the_five_figures(trained):
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     assert set(figures) == EVALUATE_KEYS and all(0 <= figures[k] <= 1 for k in RATES)
-    assert figures["interception_rate"] > 0.8
+    assert figures["interception_rate"] > 0.75  # a model of 400 payers and 6 days, its step-up at 0.5 % validation FP
     assert figures["baseline"]["model"] == "HistGradientBoostingClassifier" and figures["baseline"]["train_rows"] > 0
     assert set(figures["at_1pct_fp"]["by_typology"]) == set(figures["by_typology"])
     table = invoke("evaluate", "--data", test_csv, "--dir", folder, "--warmup-days", "4")

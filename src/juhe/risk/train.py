@@ -7,7 +7,9 @@ saw -- like the held-out set and like production. LightGBM stops early on valida
 Thresholds: `step_up_score` is the lowest score at which at most `target_fpr` of validation's
 legit payments would be stepped up or blocked by the model; `block_score` the same with
 `target_block_fpr`. The budget left between `target_fpr` and the goal of 1 % false positives
-is for the rules and the amount tiers, which also stop legit payments.
+is for the rules and the amount tiers, which also stop legit payments -- and for the drift from the
+training months to later ones: on the card simulator's later months a threshold chosen for 0.8 %
+stopped 0.97 % of legit payments, and compromise reviews (rule R7) stop about 0.3 % more.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ MIN_FRAUD_ROWS = 10  # fewer fraud examples on either side of the split teach or
 @dataclass(frozen=True, slots=True)
 class TrainingOptions:
     valid_share: float = 0.25
-    target_fpr: float = 0.008
+    target_fpr: float = 0.005
     target_block_fpr: float = 0.0005
     rounds: int = 400
     early_stopping_rounds: int = 40
