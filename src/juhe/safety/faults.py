@@ -322,7 +322,11 @@ def crash_points(api: Respawning, run: CrashRun, seed: int) -> None:
                     run.tally.request(client, "POST", f"{stack.api_url}/v1/webhooks/deliveries/"
                                       f"{listed.json()['data'][-1]['id']}/redeliver", headers=it)
 
-            run.points[point] = api.crash_at(point, redeliver if point == "webhook.sent" else drive)
+            def deliveries() -> None:
+                redeliver()
+                drive()  # and a new payment's event, in case no delivery could be asked for again yet
+
+            run.points[point] = api.crash_at(point, deliveries if point == "webhook.sent" else drive)
             run.kills += run.points[point]
 
 
