@@ -66,9 +66,6 @@ def _page(browser, site, role: str):
     return logged_in(browser, site["base"], f"{role}@{'juhe' if role == 'operator' else 'lotus'}")
 
 
-_shot = screenshot
-
-
 def _paid_payment(site, subject: str, amount_minor: int = 1288) -> str:
     with httpx.Client(base_url=site["base"], timeout=30) as api:
         r = api.post("/v1/payments", headers={"Authorization": f"Bearer {site['key']}", "Idempotency-Key": uuid.uuid4().hex},
@@ -92,7 +89,7 @@ def test_the_overview_changes_live_when_a_payment_succeeds(browser, site):
     _paid_payment(site, "Live green tea")
     page.wait_for_function(f"Number(document.getElementById('tile-succeeded').textContent) > {before}", timeout=20_000)
     page.wait_for_selector("#recent >> text=Live green tea", timeout=20_000)  # no reload: htmx swapped it in
-    _shot(page, "overview")
+    screenshot(page, "overview")
     if os.environ.get("JUHE_README_SCREENSHOT") == "1":  # refreshes the README's picture; off by default, so runs leave the tree clean
         page.screenshot(path=str(README_SHOT))
 
@@ -101,14 +98,14 @@ def test_business_refunds_part_of_a_payment_then_the_rest(browser, site):
     payment_id = _paid_payment(site, "Refundable oolong", 2000)
     page = _page(browser, site, "business")
     page.goto(f"{site['base']}/console/payments")
-    _shot(page, "payments")
+    screenshot(page, "payments")
     page.click("text=Refundable oolong")
     assert page.inner_text("#refundable") == "20.00 CNY"
     page.fill("#refund-form input[name=amount]", "5.00")
     page.click("#refund-button")
     page.wait_for_selector("#refund-done")
     assert page.inner_text("#refundable") == "15.00 CNY"
-    _shot(page, "payment")
+    screenshot(page, "payment")
     page.click("#refund-button")  # empty amount: all that is left
     page.wait_for_selector("#refund-done")
     assert page.locator("#refund-form").count() == 0
@@ -124,24 +121,24 @@ def test_each_role_logs_in_and_sees_only_its_pages(browser, site, role):
     page = _page(browser, site, role)
     assert page.get_attribute(".who", "data-role") == role
     nav = page.inner_text("header nav")
-    _shot(page, f"overview-{role}")
+    screenshot(page, f"overview-{role}")
     response = page.goto(f"{site['base']}/console/payments")
     if role == "it":
         assert "Payments" not in nav and response.status == 403
         assert page.is_visible("#forbidden")
-        _shot(page, "forbidden-it")
+        screenshot(page, "forbidden-it")
     else:
         assert "Payments" in nav and response.status == 200
     developers = page.goto(f"{site['base']}/console/developers")
     if role in ("it", "admin"):
         assert developers.status == 200 and page.is_visible("#api-keys")
-        _shot(page, f"developers-{role}")
+        screenshot(page, f"developers-{role}")
     else:
         assert developers.status == 403 and "Developers" not in nav
     if role == "operator":
         for name in ("settlement", "aml", "recon", "risk"):
             assert page.goto(f"{site['base']}/console/{name}").status == 200
-            _shot(page, f"{name}-operator")
+            screenshot(page, f"{name}-operator")
 
 
 def test_risk_cannot_refund_even_by_posting_the_form_itself(browser, site):
@@ -176,7 +173,7 @@ def test_finance_resolves_a_recon_case_and_business_cannot_reach_it(browser, sit
     case_id = _open_case(site)
     page = _page(browser, site, "finance")
     page.goto(f"{site['base']}/console/recon")
-    _shot(page, "recon")
+    screenshot(page, "recon")
     page.click(f"a[href='/console/recon/cases/{case_id}']")
     page.fill("#case-assign input[name=owner]", "li.na")
     page.click("#case-assign button")
@@ -185,7 +182,7 @@ def test_finance_resolves_a_recon_case_and_business_cannot_reach_it(browser, sit
     page.click("#case-write_off button")
     page.wait_for_selector("#case-status >> text=written_off")
     assert "0.10 below the write-off threshold" in page.inner_text("#case-events")
-    _shot(page, "recon-case")
+    screenshot(page, "recon-case")
     business = _page(browser, site, "business")
     assert "Reconciliation" not in business.inner_text("header nav")
     assert business.goto(f"{site['base']}/console/recon/cases/{case_id}").status == 403
@@ -206,7 +203,7 @@ def test_it_issues_a_key_and_registers_a_terminal_and_finance_cannot(browser, si
     assert len(page.inner_text("#secret")) == 32  # the MAC key to load, shown once
     page.goto(f"{site['base']}/console/developers")
     assert "POS00088" in page.inner_text("#terminals") and page.locator("#secret").count() == 0
-    _shot(page, "developers-actions")
+    screenshot(page, "developers-actions")
     finance = _page(browser, site, "finance")
     assert finance.goto(f"{site['base']}/console/developers").status == 403
 
@@ -233,4 +230,4 @@ def test_risk_decides_an_aml_case_with_its_reason(browser, site):
     form.locator("button").click()
     page.wait_for_url(f"{site['base']}/console/aml")
     assert "escalated" in page.inner_text("#aml-cases")
-    _shot(page, "aml-decided")
+    screenshot(page, "aml-decided")

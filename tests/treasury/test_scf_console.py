@@ -52,9 +52,6 @@ def _as(browser, base: str, login: str):
     return page
 
 
-_shot = screenshot
-
-
 def test_buyer_confirms_supplier_takes_an_offer_and_the_funder_sees_it(browser, site, scf):
     order, other = scf.invoiced_order(), scf.invoiced_order()
     maturity = (service.local_date(utcnow()) + timedelta(days=60)).isoformat()
@@ -65,12 +62,12 @@ def test_buyer_confirms_supplier_takes_an_offer_and_the_funder_sees_it(browser, 
         buyer.click(f"{row} button")
         buyer.wait_for_selector(f"#receivables tr[data-receivable='{order_id}']")
     assert buyer.locator("#to-confirm tr[data-order]").count() == 0
-    _shot(buyer, "scf-buyer")
+    screenshot(buyer, "scf-buyer")
 
     supplier = _as(browser, site, "supplier@scf")
     offers = supplier.locator(f"tr[data-receivable='{order}'] tr[data-offer]")
     assert sorted(offers.evaluate_all("rows => rows.map(r => r.dataset.offer)")) == ["buyer", "cmb", "icbc"]
-    _shot(supplier, "scf-supplier-offers")
+    screenshot(supplier, "scf-supplier-offers")
     supplier.click(f"tr[data-receivable='{order}'] tr[data-offer='icbc'] button")
     supplier.wait_for_selector("#financings tr[data-financing] >> text=advanced")
     assert "Financed" in supplier.inner_text(f"tr[data-receivable='{order}']")
@@ -82,12 +79,12 @@ def test_buyer_confirms_supplier_takes_an_offer_and_the_funder_sees_it(browser, 
         supplier.click(f"tr[data-receivable='{other}'] tr[data-offer='buyer'] button")  # a stale offer
     assert answered.value.status == 409
     assert "receivable_already_financed" in supplier.inner_text("#error")
-    _shot(supplier, "scf-supplier-financed")
+    screenshot(supplier, "scf-supplier-financed")
 
     funder = _as(browser, site, "icbc@scf")
     assert funder.locator("#financings tr[data-financing]").count() == 1
     assert "advanced" in funder.inner_text("#financings")
-    _shot(funder, "scf-funder")
+    screenshot(funder, "scf-funder")
 
     buyer.reload()
     assert buyer.locator("#financings tr[data-financing]").count() == 2
